@@ -1,0 +1,21 @@
+"""Shared fixtures: an isolated ROS 2 domain per test session, the node environment, temp dirs."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from tracegen.runtime_env import ros_environment
+
+# One DDS domain per pytest session, so parallel sessions on one machine never cross-talk,
+# and discovery limited to this host.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+@pytest.fixture(scope="session")
+def node_env() -> dict[str, str]:
+    """Environment for child processes that use rclpy and the generated messages."""
+    return ros_environment()

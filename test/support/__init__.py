@@ -1,0 +1,1 @@
+"""Helpers shared by tests (not fixtures): child processes, synthetic data."""

@@ -1,0 +1,42 @@
+"""Start and stop real child processes (nodes, publishers) from tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+
+def start_python(
+    script: Path | str, args: Sequence[str], env: Mapping[str, str], log_path: Path
+) -> subprocess.Popen:
+    """Run ``python script args...`` with output to ``log_path`` (read it on failure)."""
+    log = open(log_path, "wb")  # noqa: SIM115 - owned by the process, closed in stop()
+    return subprocess.Popen(
+        [sys.executable, str(script), *args], env=dict(env), stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def wait_for_file(path: Path, timeout_s: float, proc: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            return True
+        if proc is not None and proc.poll() is not None:
+            return path.exists() and path.stat().st_size > 0
+        time.sleep(0.05)
+    return False
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 10.0) -> int:
+    """SIGINT (a node's clean Ctrl-C path), then SIGKILL if it does not exit."""
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
