@@ -1,0 +1,40 @@
+"""The ``main()`` of every node: init, spin, quiet Ctrl-C, shutdown in ``finally`` (ros2/demos)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+from tracegen.errors import InputError
+
+
+def run_node(
+    make_node: Callable[[], Node], args: Sequence[str] | None = None, *, num_threads: int = 2
+) -> int:
+    """Create the node and spin it until Ctrl-C or shutdown; returns the process exit status.
+
+    A bad parameter or configuration (:class:`InputError` while constructing the node) is
+    logged as one clear line and exits with status 2 instead of a traceback.
+    """
+    rclpy.init(args=args if args is not None else sys.argv)
+    node: Node | None = None
+    try:
+        node = make_node()
+        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except InputError as exc:
+        name = node.get_name() if node is not None else "node"
+        print(f"[{name}] configuration error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
