@@ -18,7 +18,9 @@ def run_node(
     """Create the node and spin it until Ctrl-C or shutdown; returns the process exit status.
 
     A bad parameter or configuration (:class:`InputError` while constructing the node) is
-    logged as one clear line and exits with status 2 instead of a traceback.
+    logged as one clear line and exits with status 2 instead of a traceback. A node that ends
+    itself (shuts its context down, e.g. a recording that ended) may set ``exit_status`` to
+    say whether that was a failure.
     """
     rclpy.init(args=args if args is not None else sys.argv)
     node: Node | None = None
@@ -37,4 +39,4 @@ def run_node(
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return int(getattr(node, "exit_status", 0) or 0)

@@ -36,7 +36,7 @@ def test_rendered_block_lies_where_intrinsics_and_extrinsic_project_it(block_wor
     half = 0.03
     corners_block = np.array([[x, y, z] for x in (-half, half) for y in (-half, half) for z in (-half, half)])
     corners_world = corners_block @ pose[:3, :3].T + pose[:3, 3]
-    T_optical_world = np.linalg.inv(camera.T_world_optical)  # noqa: N806
+    T_optical_world = np.linalg.inv(camera.T_world_optical)
     corners_uvz = xyz_to_uvz(transform_points(T_optical_world, corners_world), camera.intrinsics)
     # The silhouette's bounding box is the projected corners' bounding box (pixel centres: +-1 px).
     assert abs(cols.min() - corners_uvz[:, 0].min()) < 1.5 and abs(cols.max() - corners_uvz[:, 0].max()) < 1.5

@@ -86,7 +86,7 @@ class SimCameraSpec:
         return np.column_stack([x_axis, y_axis, z_axis])
 
     @property
-    def T_world_optical(self) -> np.ndarray:  # noqa: N802 - frame names in transform names
+    def T_world_optical(self) -> np.ndarray:
         """4x4 pose of the optical frame in the world (= fr3_link0) frame."""
         t = np.eye(4)
         t[:3, :3] = self.rotation_world_optical
