@@ -1,0 +1,1 @@
+"""Training TraceGen: data over triplets, the trainer (DDP, schedules, EMA, resume), metrics, warm-up."""
