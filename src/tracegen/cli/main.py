@@ -10,6 +10,11 @@ import typer
 #: Sub-command modules under tracegen.cli, each exposing ``register(app)``.
 COMMAND_MODULES = [
     "doctor",
+    "model_info",
+    "train",
+    "predict",
+    "bringup",
+    "forge",
 ]
 
 
