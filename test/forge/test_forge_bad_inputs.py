@@ -151,3 +151,15 @@ def test_invalid_config_is_refused_with_a_clear_error(bad):
 
     with pytest.raises(InputError, match=next(iter(bad))):
         ForgeConfig(**bad)
+
+
+def test_bag_of_an_aborted_demonstration_is_skipped_with_the_recorders_status(tmp_path):
+    sim = box_episode()
+    bag = write_bag(
+        tmp_path / "bag",
+        np.asarray(sim.rgb),
+        sim.intrinsics,
+        np.asarray(sim.depth_m),
+        custom_data={"tracegen.instruction": "push the box", "tracegen.episode_status": "aborted: operator"},
+    )
+    assert_skipped(forge_one(bag, tmp_path), "aborted: operator", "only complete episodes")

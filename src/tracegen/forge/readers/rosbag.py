@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegen.demo_bags import KEY_CAMERA_FIXED, KEY_EMBODIMENT, KEY_INSTRUCTION, KEY_STATUS, KEY_TASK
 from tracegen.errors import InputError
 from tracegen.forge.config import ForgeConfig
 from tracegen.forge.episode import Episode, Frame, downscale
@@ -40,11 +41,12 @@ COLOR_TOPIC = "/camera/camera/color/image_raw"
 DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
 CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
 INSTRUCTION_TOPIC = "/tracegen/instruction"
-#: custom_data keys written by the demo recorder.
-META_INSTRUCTION = "tracegen.instruction"
-META_TASK = "tracegen.task"
-META_EMBODIMENT = "tracegen.embodiment"
-META_CAMERA_FIXED = "tracegen.camera_fixed"
+#: custom_data keys written by the demo recorder (tracegen.demo_bags owns them).
+META_INSTRUCTION = KEY_INSTRUCTION
+META_TASK = KEY_TASK
+META_EMBODIMENT = KEY_EMBODIMENT
+META_CAMERA_FIXED = KEY_CAMERA_FIXED
+META_STATUS = KEY_STATUS
 #: Colour and depth messages further apart than this are not paired.
 DEPTH_SYNC_TOLERANCE_S = 0.02
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
@@ -174,6 +176,12 @@ def read_rosbag(spec: InputSpec, config: ForgeConfig) -> Iterator[Episode]:
         except InputError as exc:
             raise InputError(f"{path}: {CAMERA_INFO_TOPIC} holds unusable intrinsics: {exc}") from None
         custom = bag_custom_data(reader)
+        status = custom.get(META_STATUS, "complete")
+        if status.startswith("aborted"):
+            # A demonstration the operator (or the recorder) abandoned must never train the model.
+            raise InputError(
+                f"{path}: the recorder marked this episode {status!r}; only complete episodes are forged"
+            )
         if custom.get(META_INSTRUCTION, "").strip():
             instructions, origin = (custom[META_INSTRUCTION],), f"bag metadata {META_INSTRUCTION}"
         else:
