@@ -1,4 +1,4 @@
-"""Inference-node latency: a 640x480 RGB-D frame set in -> TraceGrid out, across processes.
+"""Inference-node latency: an RGB-D frame set in -> TraceGrid out, across processes.
 
 The inference node runs as in the graph (its own process, ``model.preset`` with random weights,
 sampler defaults of the preset); this script publishes one synchronised colour + aligned depth
@@ -8,7 +8,10 @@ model, markers). One frame set at a time, after warm-up, so no frame waits behin
 
 Presets: ``tiny`` (the test preset) and ``sim`` (the CPU-trainable preset of the simulated
 world); ``--presets paper`` adds the paper-size model (slow on CPU). Run:
-``scripts/in-env python benchmarks/bench_nodes_inference_latency.py [--presets tiny sim] [--device cpu]``.
+``scripts/in-env python benchmarks/bench_nodes_inference_latency.py [--presets tiny sim] [--device cpu]
+[--resolution 640x480] [--threads 2]``. Frames are sent once the node has loaded its model (a frame
+sent while it loads would be dropped as stale). On the development machine 640x480 sets sent over
+best-effort DDS rarely arrived whole (see the README), so its figures were taken at 320x240.
 Writes benchmarks/results/nodes_inference_latency.json and prints a markdown table.
 """
 
@@ -53,7 +56,7 @@ def start_inference_node(preset: str, device: str, threads: int, work: Path, env
     return subprocess.Popen(node_command(node, overrides), env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def frame_messages(stamp):
+def frame_messages(stamp, width: int, height: int):
     from sensor_msgs.msg import CameraInfo  # noqa: F401 - type of the info message
 
     from tracegen.trace import CameraIntrinsics
@@ -61,16 +64,28 @@ def frame_messages(stamp):
     from tracegen_ros.images import numpy_to_image
 
     rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 255, size=(480, 640, 3), dtype=np.uint8)
-    depth_mm = np.full((480, 640), 750, np.uint16)
+    rgb = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+    depth_mm = np.full((height, width), 750, np.uint16)
     color = numpy_to_image(rgb, "rgb8", frame_id=FRAME, stamp=stamp)
     depth = numpy_to_image(depth_mm, "16UC1", frame_id=FRAME, stamp=stamp)
-    info = intrinsics_to_camera_info(CameraIntrinsics(640, 480, 615.0, 615.0, 319.5, 239.5), FRAME)
+    focal_px = 615.0 * width / 640
+    info = intrinsics_to_camera_info(
+        CameraIntrinsics(width, height, focal_px, focal_px, (width - 1) / 2, (height - 1) / 2), FRAME
+    )
     info.header.stamp = stamp
     return color, depth, info
 
 
-def measure(preset: str, device: str, threads: int, samples: int, warmup: int, env: dict) -> dict:
+def measure(
+    preset: str,
+    device: str,
+    threads: int,
+    samples: int,
+    warmup: int,
+    env: dict,
+    size: tuple[int, int],
+    attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
+) -> dict:
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -107,7 +122,11 @@ def measure(preset: str, device: str, threads: int, samples: int, warmup: int, e
             node.create_publisher(CameraInfo, CAMERA_TOPICS["color/camera_info"], SENSOR_QOS),
         ]
         try:
-            while any(pub.get_subscription_count() == 0 for pub in pubs):
+            # Subscribed, and the model loaded: a frame sent while it loads is dropped as stale.
+            log_path = Path(tmp) / f"inference_{preset}.log"
+            while any(
+                pub.get_subscription_count() == 0 for pub in pubs
+            ) or " ready in " not in log_path.read_text(errors="replace"):
                 if process.poll() is not None:
                     raise RuntimeError(
                         f"the inference node exited: {(Path(tmp) / f'inference_{preset}.log').read_text()}"
@@ -118,15 +137,19 @@ def measure(preset: str, device: str, threads: int, samples: int, warmup: int, e
                 for _attempt in range(3):  # sensor QoS is best effort: resend if a set is lost
                     stamp = node.get_clock().now().to_msg()
                     key = (stamp.sec, stamp.nanosec)
-                    messages = frame_messages(stamp)
+                    messages = frame_messages(stamp, *size)
                     sent = time.perf_counter()
                     for pub, msg in zip(pubs, messages, strict=True):
                         pub.publish(msg)
                     with arrived:
-                        if arrived.wait_for(lambda key=key: key in received, timeout=ATTEMPT_TIMEOUT_S):
+                        if arrived.wait_for(lambda key=key: key in received, timeout=attempt_timeout_s):
                             break
                 else:
-                    raise RuntimeError("no TraceGrid for three frame sets in a row")
+                    log = (Path(tmp) / f"inference_{preset}.log").read_text(errors="replace")
+                    raise RuntimeError(
+                        f"no TraceGrid for three {size[0]}x{size[1]} frame sets in a row; the node's log:\n"
+                        + log[-3000:]
+                    )
                 if i >= warmup:
                     done, node_latency = received[key]
                     end_to_end.append(done - sent)
@@ -140,6 +163,7 @@ def measure(preset: str, device: str, threads: int, samples: int, warmup: int, e
     return {
         "preset": preset,
         "device": device,
+        "resolution": f"{size[0]}x{size[1]}",
         "torch_threads": threads,
         "samples": samples,
         "image_in_to_tracegrid_out_s": {
@@ -158,7 +182,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads in the node")
     parser.add_argument("--samples", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--resolution", default="640x480", help="frame size WxH")
+    parser.add_argument(
+        "--attempt-timeout", type=float, default=ATTEMPT_TIMEOUT_S, help="seconds to wait for one TraceGrid"
+    )
     args = parser.parse_args()
+    width, height = (int(v) for v in args.resolution.lower().split("x"))
 
     from tracegen.runtime_env import ros_environment
 
@@ -166,9 +195,21 @@ def main() -> None:
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(101, 200)))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    rows = [measure(p, args.device, args.threads, args.samples, args.warmup, env) for p in args.presets]
+    rows = [
+        measure(
+            p,
+            args.device,
+            args.threads,
+            args.samples,
+            args.warmup,
+            env,
+            (width, height),
+            args.attempt_timeout,
+        )
+        for p in args.presets
+    ]
     report = {
-        "benchmark": "inference node latency, 640x480 RGB-D frame set in -> TraceGrid out (across processes)",
+        "benchmark": "inference node latency, RGB-D frame set in -> TraceGrid out (across processes)",
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
@@ -179,14 +220,15 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(
-        "| preset | device | torch threads | samples | image in -> TraceGrid out, median (min-max) | "
-        "node-reported |"
+        "| preset | device | resolution | torch threads | samples | "
+        "image in -> TraceGrid out, median (min-max) | node-reported |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
         e2e = row["image_in_to_tracegrid_out_s"]
         print(
-            f"| {row['preset']} | {row['device']} | {row['torch_threads']} | {row['samples']} | "
+            f"| {row['preset']} | {row['device']} | {row['resolution']} | {row['torch_threads']} | "
+            f"{row['samples']} | "
             f"{e2e['median']:.3f} s ({e2e['min']:.3f}-{e2e['max']:.3f}) | "
             f"{row['node_reported_latency_s']['median']:.3f} s |"
         )

@@ -11,7 +11,8 @@ from tracegen.runtime_env import ros_environment
 
 # One DDS domain per pytest session, so parallel sessions on one machine never cross-talk,
 # and discovery limited to this host.
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+# 1..232 is the range Fast DDS can map to ports; drawn from the OS so reused pids do not repeat.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 232)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 

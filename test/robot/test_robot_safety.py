@@ -143,7 +143,7 @@ def test_a_joint_trajectory_faster_than_the_scaled_velocity_limit_is_refused(env
 
 
 def test_a_time_parameterised_trajectory_passes_the_joint_checks(envelope, kinematics, view_q):
-    q = np.stack([view_q, [*view_q, 0.3, 0.2, 0.0, 0.2, 0.0, -0.1, 0.5]])
+    q = np.stack([view_q, view_q + np.array([0.3, 0.2, 0.0, 0.2, 0.0, -0.1, 0.5])])
     limits = envelope.limits
     trajectory = time_parameterize(
         q, np.array([0.1]), limits.velocity_limit_rad_s, limits.acceleration_limit_rad_s2
@@ -186,3 +186,18 @@ def test_a_workspace_box_with_min_above_max_is_refused(tmp_path):
     path.write_text(yaml.safe_dump({"workspace": {"min_xyz_m": [0.5, 0, 0], "max_xyz_m": [0.2, 1, 1]}}))
     with pytest.raises(InputError, match="must be below max"):
         SafetyLimits.load(path)
+
+
+def test_a_path_slowed_by_the_clip_policy_passes_the_strict_check_again():
+    """The retarget node clips, the IK controller re-checks strictly: rounding must not refuse it."""
+    envelope = SafetyEnvelope()
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        poses = np.repeat(np.diag([1.0, -1.0, -1.0, 1.0])[None], 33, axis=0)
+        poses[:, :3, 3] = np.array([0.45, 0.0, 0.3]) + np.cumsum(rng.normal(scale=0.01, size=(33, 3)), axis=0)
+        clipped, _ = envelope.check_cartesian_path(
+            CartesianPath(poses, np.arange(33) * 0.15),
+            workspace_policy=SafetyPolicy.CLIP,
+            speed_policy=SafetyPolicy.CLIP,
+        )
+        envelope.check_cartesian_path(clipped)

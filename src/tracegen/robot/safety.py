@@ -44,6 +44,11 @@ FR3_DDQ_MAX_RAD_S2 = (10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0)
 ROTATION_TOLERANCE = 1e-5
 #: Samples per trajectory segment for the Cartesian checks of a joint trajectory.
 CARTESIAN_SAMPLES_PER_SEGMENT = 8
+#: Relative slack of the Cartesian path speed check (float rounding of times and poses between
+#: nodes), and the margin a segment slowed by the clip policy keeps below the limit, so that a
+#: clipped path always passes the same check again (the IK controller re-checks every plan).
+SPEED_CHECK_TOLERANCE = 1e-9
+SPEED_CLIP_MARGIN = 1e-6
 #: Slack on the Cartesian speed of a *joint* trajectory: joint interpolation between waypoints
 #: bends the straight Cartesian segments a little, which a 10 % allowance covers.
 JOINT_PATH_SPEED_SLACK = 1.1
@@ -336,18 +341,20 @@ class SafetyEnvelope:
         ratio = np.maximum(
             linear / self.limits.max_linear_speed_m_s, angular / self.limits.max_angular_speed_rad_s
         )
-        if (ratio <= 1.0).all():
+        too_fast = ratio > 1.0 + SPEED_CHECK_TOLERANCE
+        if not too_fast.any():
             return times, None
         worst = int(np.argmax(ratio))
         if policy is SafetyPolicy.REJECT:
             raise SafetyViolationError(
-                f"{int((ratio > 1.0).sum())} path segments are too fast; the worst, {worst} -> {worst + 1}, "
+                f"{int(too_fast.sum())} path segments are too fast; the worst, {worst} -> {worst + 1}, "
                 f"moves at {linear[worst]:.3f} m/s and {angular[worst]:.3f} rad/s (limits "
                 f"{self.limits.max_linear_speed_m_s} m/s, {self.limits.max_angular_speed_rad_s} rad/s)"
             )
-        stretched = times[0] + np.concatenate([[0.0], np.cumsum(dt * np.maximum(ratio, 1.0))])
+        factor = np.where(too_fast, ratio * (1.0 + SPEED_CLIP_MARGIN), 1.0)
+        stretched = times[0] + np.concatenate([[0.0], np.cumsum(dt * factor)])
         return stretched, (
-            f"slowed {int((ratio > 1.0).sum())} segments to the Cartesian speed limit (the worst by "
+            f"slowed {int(too_fast.sum())} segments to the Cartesian speed limit (the worst by "
             f"{ratio[worst]:.2f}x, segment {worst}); the path now takes {stretched[-1]:.2f} s"
         )
 
