@@ -217,8 +217,11 @@ class DemoRecorderNode(Node):
         counts = ", ".join(f"{topic}: {n}" for topic, n in result.counts.items())
         response.success = result.complete
         response.message = f"{result.status}: {result.path} ({result.duration_s:.1f} s; {counts})"
-        log = self.get_logger().info if result.complete else self.get_logger().warning
-        log(f"episode {result.name} {response.message}")
+        # (rclpy refuses two severities from one line of code, hence two calls.)
+        if result.complete:
+            self.get_logger().info(f"episode {result.name} {response.message}")
+        else:
+            self.get_logger().warning(f"episode {result.name} {response.message}")
         self._set_idle()
         return response
 

@@ -55,6 +55,7 @@ from tracegen.robot.franky_robot import DynamicsFactors, FrankyRobot
 from tracegen.robot.ik import SOLVERS, IkSettings
 from tracegen.robot.interface import RobotState
 from tracegen.robot.kinematics import Fr3Kinematics
+from tracegen.robot.ownership import OwnedRobot, RobotLease
 from tracegen.robot.safety import SafetyEnvelope, SafetyLimits
 from tracegen.robot_assets import BASE_FRAME, TCP_FRAME
 from tracegen_ros.diagnostics import DiagnosticsReporter, Level
@@ -299,12 +300,16 @@ class IkControllerNode(Node):
             envelope.check_joint_positions(initial_q, what="dry_run_initial_q_rad")
             robot = DryRunRobot(tuple(initial_q), params["dry_run_initial_gripper_width_m"])
         else:
-            robot = FrankyRobot(
-                params["robot_ip"],
-                dynamics=DynamicsFactors(
-                    params["dynamics.velocity"], params["dynamics.acceleration"], params["dynamics.jerk"]
+            # The lease: the teleop node and this one never command the arm at the same time.
+            robot = OwnedRobot(
+                FrankyRobot(
+                    params["robot_ip"],
+                    dynamics=DynamicsFactors(
+                        params["dynamics.velocity"], params["dynamics.acceleration"], params["dynamics.jerk"]
+                    ),
+                    use_gripper=params["use_gripper"],
                 ),
-                use_gripper=params["use_gripper"],
+                RobotLease(params["robot_ip"], owner=self.get_fully_qualified_name()),
             )
 
         self._joint_state_pub = self.create_publisher(JointState, "joint_states", COMMAND_QOS)
