@@ -10,6 +10,7 @@ from tracegen.model.decoder import fold_traces, unfold_traces
 from tracegen.model.flow import interpolate, masked_mse_per_sample, target_velocity
 from tracegen.model.preprocess import resize_depth, resize_rgb, to_model_inputs
 from tracegen.trace import encode_model_space
+from tracegen.training.synthetic import synthetic_triplet
 
 
 def _inputs(config, texts, with_depth):
@@ -126,8 +127,8 @@ def test_rectified_flow_path_runs_from_data_at_zero_to_noise_at_one():
     assert torch.equal(target_velocity(x0, noise), noise - x0)
 
 
-def test_loss_ignores_z_of_2d_traces_and_padded_steps(scenes):
-    trace_2d = next(t.trace for t in scenes if not t.trace.is_3d)
+def test_loss_ignores_z_of_2d_traces_and_padded_steps():
+    trace_2d = synthetic_triplet(2, size_px=64, is_3d=False, retargeted=False).trace  # 33 valid steps
     target = encode_model_space(trace_2d.with_num_steps(20).with_num_steps(33))
     mask = torch.from_numpy(target.mask)[None]
     assert not mask[..., 2].any()

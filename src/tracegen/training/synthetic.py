@@ -2,8 +2,12 @@
 
 A scene is a grey table with one coloured square; the instruction says which way to push it
 (left, right, up, down, in several phrasings); the trace grid moves the points on the square
-in that direction at constant speed (``travel_fraction`` of the image over the trace) while the
-rest stays still. 3D scenes carry a depth image
+in that direction at constant speed (``travel_fraction`` of the image over ``num_steps`` frames)
+while the rest stays still. Like TraceForge output, the tracked frames are then speed-retargeted
+(:func:`tracegen.trace.retarget_speed`): one trace step is ``retarget_step`` (0.05) of the image
+along the block's path, and the steps after the motion ends are padding (invalid). Without
+retargeting the per-step increments would be a few percent of the model's normalisation range,
+unlike any real training data. 3D scenes carry a depth image
 (table at ``table_depth_m``, the square closer) and the square's z recedes slightly as it moves;
 2D scenes carry no depth. The trace is fully determined by the image and the instruction, so a
 model can fit it, and held-out scenes test generalisation.
@@ -14,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from tracegen.data import Triplet
-from tracegen.trace import CameraIntrinsics, Trace, query_grid_uv_px
+from tracegen.trace import CameraIntrinsics, Trace, query_grid_uv_px, retarget_speed
 
 DIRECTIONS = {
     "left": ((-1.0, 0.0), ("push the block left", "move the square to the left", "slide it left")),
@@ -36,8 +40,13 @@ def synthetic_triplet(
     table_depth_m: float = 1.0,
     centred: bool = False,
     block_fraction: float = 0.35,
+    retargeted: bool = True,
 ) -> Triplet:
     """One scene (see the module docstring); everything random comes from ``seed``.
+
+    ``num_steps`` is the number of tracked frames (the trace itself, when ``retargeted``, has
+    the retargeting's padded length); ``retargeted=False`` keeps the constant-speed frames as
+    steps.
 
     ``centred`` puts the block in the middle of the image (scenes then differ only by colour
     and instruction); ``travel_fraction`` must then stay below ``(1 - block_fraction) / 2``.
@@ -76,7 +85,19 @@ def synthetic_triplet(
     z0 = np.where(on_block, table_depth_m - 0.08, table_depth_m)[:, None]
     z = z0 + on_block[:, None] * 0.001 * steps[None]
     uvz = np.concatenate([uv, z[..., None]], -1).astype(np.float32)
-    trace = Trace.from_uvz(uvz if is_3d else uvz[..., :2], intrinsics, is_3d=is_3d)
+    if retargeted:
+        if not is_3d:
+            uvz[..., 2] = np.nan
+        result = retarget_speed(uvz, size_px, size_px)
+        trace = Trace.from_uvz(
+            result.uvz if is_3d else result.uvz[..., :2],
+            intrinsics,
+            is_3d=is_3d,
+            step_valid=result.step_valid,
+            point_valid=result.point_valid,
+        )
+    else:
+        trace = Trace.from_uvz(uvz if is_3d else uvz[..., :2], intrinsics, is_3d=is_3d)
     return Triplet(
         rgb=rgb,
         depth_m=depth if is_3d else None,
