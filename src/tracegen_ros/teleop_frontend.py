@@ -153,7 +153,8 @@ def run_keyboard(
     saved = termios.tcgetattr(fd)
     period = 1.0 / rate_hz
     try:
-        tty.setcbreak(fd)
+        # TCSANOW: keys typed while the stack was starting are kept, not flushed.
+        tty.setcbreak(fd, termios.TCSANOW)
         out.write(
             "keys: w/s a/d r/f move x/y/z, u/o i/k j/l rotate, space stop, g gripper, +/- speed, "
             "t frame, 1/2/3 episode start/stop/abort, e e-stop, q quit\n"

@@ -66,6 +66,7 @@ def test_a_keyboard_episode_in_the_simulator_is_a_bag_that_forges_into_triplets(
     probe = EpisodeProbe()
     try:
         assert terminal.wait_for("ready:", 180.0), terminal.text[-3000:]
+        assert terminal.wait_for("keys:", 30.0), terminal.text[-3000:]  # the keyboard is read from now
         os.write(master, b"1")
         assert terminal.wait_for("recording: ", 30.0), terminal.text[-3000:]
         # Sweep left and right ('a' / 'd') until the bag has enough to forge: the simulator slows
