@@ -14,9 +14,10 @@ The graph holds:
 - **nodes**: name, executable (``src/tracegen_ros/nodes/<executable>.py``), namespace, params
   file from config/, parameters set from arguments, remappings, and a condition on a boolean
   argument;
-- a **sim section**: nodes that replace hardware when ``use_sim`` is true (the simulated
-  RealSense and the franky-sim server). It is empty until the simulated world gets its nodes
-  (issue 5); until then ``use_sim`` is refused with that explanation.
+- a **sim section**: nodes that replace hardware when ``use_sim`` is true: the simulated
+  RealSense (``sim_camera_node``, publishing the camera topics and hosting franky-sim's server
+  at ``robot_ip``, which must then be a loopback address). A graph with an empty sim section
+  refuses ``use_sim``.
 
 This module imports neither rclpy nor launch: the CLI and the launch file both import it.
 """
@@ -247,9 +248,19 @@ def tracegen_graph() -> NodeGraph:
             condition=Condition("rviz"),
         ),
     )
-    # The sim section (issue 5 adds the simulated RealSense publishing CAMERA_TOPICS and the
-    # franky-sim server at robot_ip here, each with condition Condition("use_sim")).
-    sim_nodes: tuple[NodeSpec, ...] = ()
+    # The sim section: one process hosts the simulated world. It publishes CAMERA_TOPICS under
+    # the real camera node's name and runs franky-sim's libfranka server at robot_ip (a loopback
+    # address), which ik_controller_node connects to as to the real arm.
+    sim_nodes = (
+        NodeSpec(
+            name="camera",
+            executable="sim_camera_node",
+            namespace="camera",
+            params_file="sim_camera.yaml",
+            parameters={"robot_ip": Arg("robot_ip")},
+            condition=Condition("use_sim"),
+        ),
+    )
     return NodeGraph(arguments=arguments, nodes=nodes, sim_nodes=sim_nodes)
 
 
@@ -346,7 +357,7 @@ def resolve(graph: NodeGraph, values: Mapping[str, str], share: Path | None = No
 
     An argument substituted into a parameter gets the type of that parameter's value in the
     node's params file (so a numeric-looking serial number stays a string). Raises when
-    ``use_sim`` is asked for while the sim section is empty.
+    ``use_sim`` is asked for while the sim section is empty, or with a non-loopback ``robot_ip``.
     """
     share = share or share_dir()
     if parse_bool("use_sim", values["use_sim"]) and not graph.sim_nodes:
@@ -355,6 +366,8 @@ def resolve(graph: NodeGraph, values: Mapping[str, str], share: Path | None = No
             "franky-sim server nodes are not part of the graph yet (issue 5). Start the stack on "
             "hardware, or play a recording with recording:=<file.db3>"
         )
+    if parse_bool("use_sim", values["use_sim"]) and "robot_ip" in values:
+        _check_sim_robot_ip(values["robot_ip"])
     resolved = []
     for spec in graph.all_nodes():
         if spec.condition is not None and not spec.condition.holds(values):
@@ -369,6 +382,15 @@ def resolve(graph: NodeGraph, values: Mapping[str, str], share: Path | None = No
         arguments = tuple(str(share / a) if a.startswith("config/") else a for a in spec.arguments)
         resolved.append(ResolvedNode(spec, params_file, parameters, arguments))
     return resolved
+
+
+def _check_sim_robot_ip(robot_ip: str) -> None:
+    """With use_sim the arm is franky-sim on a loopback address; a real robot's address is refused."""
+    if not str(robot_ip).strip().startswith("127."):
+        raise InputError(
+            f"use_sim is true but robot_ip is {robot_ip!r}: the simulated arm listens on a loopback "
+            "address; pass robot_ip:=127.0.0.2 (or another 127.x.y.z)"
+        )
 
 
 def _typed_like(reference: Any, text: str, where: str) -> Any:

@@ -46,8 +46,10 @@ def test_every_node_is_a_module_under_tracegen_ros_nodes_with_a_params_file(spec
     assert (SHARE / "config" / spec.params_file).is_file(), f"config/{spec.params_file} is missing"
 
 
-def test_node_names_are_unique_and_the_camera_is_named_like_realsense_ros():
-    names = [n.fully_qualified_name for n in tracegen_graph().all_nodes()]
+@pytest.mark.parametrize("use_sim", ["false", "true"])
+def test_node_names_are_unique_and_the_camera_is_named_like_realsense_ros(use_sim):
+    nodes = resolved(use_sim=use_sim, robot_ip="127.0.0.2", rviz="true", record_demos="true").values()
+    names = [n.spec.fully_qualified_name for n in nodes]
     assert len(names) == len(set(names))
     assert "/camera/camera" in names, "realsense2_camera's namespace/name, so its topics match"
 
@@ -82,10 +84,25 @@ def test_conditions_select_optional_nodes():
     assert {"rviz2", "demo_recorder"} <= set(resolved(rviz="true", record_demos="true"))
 
 
-def test_use_sim_is_refused_while_the_sim_section_is_empty():
-    assert tracegen_graph().sim_nodes == ()
+def test_use_sim_replaces_the_realsense_by_the_simulated_world_at_a_loopback_robot_ip():
+    nodes = resolved(use_sim="true", robot_ip="127.0.0.5")
+    assert nodes["camera"].spec.executable == "sim_camera_node"
+    assert nodes["camera"].spec.namespace == "camera", "the real camera's topics"
+    assert nodes["camera"].parameters == {"robot_ip": "127.0.0.5"}
+    assert nodes["ik_controller_node"].parameters == {"robot_ip": "127.0.0.5"}, "drives the simulated arm"
+    assert resolved()["camera"].spec.executable == "capture_node"
+
+
+def test_use_sim_with_a_real_robot_address_is_refused():
+    with pytest.raises(InputError, match="loopback"):
+        resolved(use_sim="true", robot_ip="172.16.0.2")
+
+
+def test_use_sim_is_refused_by_a_graph_without_a_sim_section():
+    graph = tracegen_graph()
+    bare = type(graph)(arguments=graph.arguments, nodes=graph.nodes)
     with pytest.raises(InputError, match="sim section is empty"):
-        resolved(use_sim="true")
+        resolve(bare, argument_values(bare, {"use_sim": "true", "robot_ip": "127.0.0.2"}))
 
 
 @pytest.mark.parametrize(
@@ -124,8 +141,10 @@ def test_rviz_runs_as_an_external_executable_with_the_shipped_config():
 def test_a_subset_keeps_only_the_arguments_its_nodes_use():
     sub = tracegen_graph().select(["camera", "inference_node"])
     assert [n.name for n in sub.nodes] == ["camera", "inference_node"]
+    assert [n.executable for n in sub.sim_nodes] == ["sim_camera_node"], "the simulated camera too"
     assert {a.name for a in sub.arguments} == {
         "use_sim",
+        "robot_ip",
         "camera_serial",
         "recording",
         "checkpoint",
@@ -164,9 +183,11 @@ def test_the_launch_description_declares_every_argument_with_its_default():
 
 def test_each_node_becomes_a_launch_node_with_the_same_files_remaps_and_conditions():
     description = launch_description(recording_api())
-    launch_nodes = {e.kwargs["name"]: e.kwargs for e in description.args[0] if e.kind == "Node"}
+    launch_nodes = {
+        (e.kwargs["name"], e.kwargs["executable"]): e.kwargs for e in description.args[0] if e.kind == "Node"
+    }
     for spec in tracegen_graph().all_nodes():
-        kwargs = launch_nodes[spec.name]
+        kwargs = launch_nodes[(spec.name, spec.executable)]
         assert (kwargs["package"], kwargs["executable"]) == (spec.package, spec.executable)
         assert kwargs.get("namespace", "") == spec.namespace
         assert kwargs.get("remappings", []) == list(spec.remappings)
@@ -211,6 +232,7 @@ def node_params(module_name: str):
         ("capture_node", "capture.yaml"),
         ("inference_node", "inference.yaml"),
         ("demo_recorder_node", "demo_recorder.yaml"),
+        ("sim_camera_node", "sim_camera.yaml"),
     ],
 )
 def test_config_files_list_every_parameter_with_a_comment_and_a_valid_value(module_name, config):

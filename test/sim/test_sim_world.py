@@ -69,3 +69,19 @@ def test_task_resets_are_seeded_and_start_unsolved(name):
         other = task.setup_episode(world, seed=12)
     assert first.object_positions_m == second.object_positions_m
     assert first.object_positions_m != other.object_positions_m
+
+
+def test_the_child_process_renderer_draws_the_same_frame_as_an_in_process_render():
+    task = make_task("block")
+    with (
+        SimWorld(free_loopback_address(), SimCameraSpec(), task.build_scene) as inline,
+        SimWorld(free_loopback_address(), SimCameraSpec(), task.build_scene, render_process=True) as child,
+    ):
+        for world in (inline, child):
+            task.setup_episode(world, seed=5)
+        rgb_inline, depth_inline = inline.render()
+        rgb_child, depth_child = child.render()
+    assert rgb_child.shape == rgb_inline.shape and rgb_child.dtype == np.uint8
+    # The two worlds step their physics independently: compare where nothing moves (the table).
+    assert np.mean(np.abs(rgb_child.astype(int) - rgb_inline.astype(int))) < 3.0
+    assert np.median(np.abs(depth_child - depth_inline)) < 1e-3

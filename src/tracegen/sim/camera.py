@@ -62,6 +62,24 @@ class SimCameraSpec:
         if abs(forward[2]) / np.linalg.norm(forward) > 0.999:
             raise InputError("sim camera must not look straight up or down (its x axis is undefined)")
 
+    @classmethod
+    def from_pose(cls, T_world_optical: np.ndarray, **fields) -> SimCameraSpec:
+        """A camera at a calibrated pose (e.g. config/calibration.yaml's ``T_base_camera``).
+
+        The spec is position + look-at with the image upright (no roll about the optical
+        axis), so a pose with roll is refused rather than silently rendered differently.
+        """
+        pose = np.asarray(T_world_optical, dtype=np.float64)
+        position = pose[:3, 3]
+        spec = cls(position_m=tuple(position), look_at_m=tuple(position + pose[:3, 2]), **fields)
+        if np.abs(spec.rotation_world_optical - pose[:3, :3]).max() > 1e-3:
+            raise InputError(
+                "the simulated camera needs an upright pose (optical x axis horizontal); the given "
+                f"rotation has roll: x axis {np.round(pose[:3, 0], 3).tolist()} has z component "
+                f"{pose[2, 0]:.3f}. Use a calibration without roll about the optical axis"
+            )
+        return spec
+
     @property
     def fovy_deg(self) -> float:
         """MuJoCo's vertical field of view for this width, height and horizontal field of view."""

@@ -119,6 +119,9 @@ class SimWorld:
         realtime_factor: 1.0 runs the physics at wall-clock speed (what libfranka expects);
             larger runs faster than real time when the CPU allows.
         seed: seeds the depth-noise generator.
+        render_process: render in a child process (:mod:`tracegen.sim.render_process`); use it
+            whenever something else (the physics thread, a franky client) must keep running
+            while frames are rendered: an in-process render holds the GIL for the whole frame.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class SimWorld:
         initial_q_rad: tuple[float, ...] = READY_Q_RAD,
         realtime_factor: float = 1.0,
         seed: int = 0,
+        render_process: bool = False,
     ) -> None:
         import franky_sim
         from franky_sim.mujoco_simulator import MujocoSimulator
@@ -142,6 +146,8 @@ class SimWorld:
         self.lock = threading.RLock()
         self._rng = np.random.default_rng(seed)
         self._renderer: mujoco.Renderer | None = None
+        self._render_process_wanted = bool(render_process)
+        self._render_process = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ticks = 0
@@ -182,6 +188,9 @@ class SimWorld:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+        if self._render_process is not None:
+            self._render_process.close()
+            self._render_process = None
         if not self._sim.is_cleaned_up:
             self._server.cleanup()
             self._sim.cleanup()
@@ -214,6 +223,8 @@ class SimWorld:
 
     def render(self) -> tuple[np.ndarray, np.ndarray]:
         """One RGB-D frame: ``rgb`` [H, W, 3] uint8 and ``depth_m`` [H, W] float32 (0 = no reading)."""
+        if self._render_process_wanted:
+            return self._render_in_child()
         if self._renderer is None:
             self._renderer = mujoco.Renderer(self.model, self.camera.height_px, self.camera.width_px)
         renderer = self._renderer
@@ -227,6 +238,17 @@ class SimWorld:
             depth_m = renderer.render().copy()
         finally:
             renderer.disable_depth_rendering()
+        return rgb, apply_depth_model(depth_m, self.camera, self._rng)
+
+    def _render_in_child(self) -> tuple[np.ndarray, np.ndarray]:
+        from tracegen.sim.render_process import RenderProcess
+
+        if self._render_process is None:
+            camera = self.camera
+            self._render_process = RenderProcess(self.model, camera.name, camera.width_px, camera.height_px)
+        with self.lock:  # a consistent snapshot of what moves (a few kB)
+            state = (self.data.qpos.copy(), self.data.mocap_pos.copy(), self.data.mocap_quat.copy())
+        rgb, depth_m = self._render_process.render(*state)
         return rgb, apply_depth_model(depth_m, self.camera, self._rng)
 
     # --- privileged state ----------------------------------------------------------------------
@@ -250,6 +272,30 @@ class SimWorld:
         """The TCP (between the fingertips) in the world frame, from the simulator's state."""
         hand = self.body_pose(f"{ROBOT_PREFIX}hand")
         return hand[:3, 3] + hand[:3, :3] @ np.array([0.0, 0.0, 0.1034])
+
+    def reset_arm(self, q_rad: tuple[float, ...] = READY_Q_RAD, gripper_width_m: float = 0.08) -> None:
+        """Teleport the arm to ``q_rad`` (at rest) and the fingers to ``gripper_width_m`` (episode resets).
+
+        Only while no franky motion runs: franky-sim then holds the arm where it is, so its
+        holding target is moved along (libfranka clients read the new state on their next
+        motion). Raises :class:`TracegenError` while a motion is running.
+        """
+        robot, server = self._robot, self._robot.server
+        with self.lock:
+            if server is not None and server.current_motion_id > 0:
+                raise TracegenError(
+                    "cannot reset the simulated arm while a franky motion runs: stop the plan first"
+                )
+            for address, q in zip(robot._qpos_addrs, q_rad, strict=True):
+                self.data.qpos[address] = q
+            for address in robot._dof_addrs + robot._finger_dof_addrs:
+                self.data.qvel[address] = 0.0
+            for address in robot._finger_qpos_addrs:
+                self.data.qpos[address] = gripper_width_m / 2
+            robot.set_hand_goal(gripper_width_m, 0.1, 70.0)
+            mujoco.mj_forward(self.model, self.data)
+            if server is not None:
+                server._reset_state()  # hold the new configuration (franky-sim's idle controller)
 
     def set_free_body_pose(self, joint_name: str, position_m: np.ndarray, quat_wxyz: np.ndarray) -> None:
         """Teleport a free-jointed object (task resets) and zero its velocity."""
