@@ -15,6 +15,10 @@ COMMAND_MODULES = [
     "predict",
     "bringup",
     "forge",
+    "demo",
+    "sim_demos",
+    "teleop",
+    "record_demos",
 ]
 
 
