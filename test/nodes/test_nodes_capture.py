@@ -55,7 +55,8 @@ def frame_index(rgb: np.ndarray) -> int:
 def test_recorded_frames_arrive_on_realsense_topics_with_encodings_sizes_and_camera_info(
     tmp_path, node_env, probe
 ):
-    recording = write_recording(tmp_path / "scene.db3", 20, fps=15)
+    # 5 s of frames: best-effort frames published before DDS discovery matched the probe are lost.
+    recording = write_recording(tmp_path / "scene.db3", 75, fps=15)
     collected = {
         key: probe.collect(Image if "info" not in key else CameraInfo, topic, SENSOR_QOS)
         for key, topic in TOPICS.items()
