@@ -23,5 +23,7 @@ lint: setup
 format: setup
 	@$(IN_ENV) ruff check --fix . && $(IN_ENV) ruff format .
 
+# Every benchmark with its defaults (each writes benchmarks/results/*.json and prints a table);
+# BENCH=benchmarks/bench_robot_ik.py runs one.
 bench: setup
-	@$(IN_ENV) python -m benchmarks $(ARGS)
+	@set -e; for script in $(or $(BENCH),benchmarks/bench_*.py); do echo "== $$script"; $(IN_ENV) python $$script; done
