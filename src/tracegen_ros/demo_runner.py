@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from tracegen.errors import InputError, TracegenError
+from tracegen.sim.loopback import free_loopback_address
 from tracegen_ros.demo_outputs import (
     SUMMARY_JSON,
     SUMMARY_PNG,
@@ -42,8 +42,6 @@ from tracegen_ros.demo_outputs import (
 )
 from tracegen_ros.sim_episode import EpisodeInfo, SimEpisodeError
 
-#: libfranka's command port, which franky-sim binds on the robot address.
-FRANKA_COMMAND_PORT = 1337
 #: Largest ROS domain id whose DDS ports fit the Linux ephemeral range (ROS 2 docs: 0-101).
 DOMAIN_ID_MAX = 101
 #: Lines of a dead node's log shown in the error.
@@ -133,20 +131,6 @@ def private_domain_id() -> int:
     current = os.environ.get("ROS_DOMAIN_ID", "0")
     choices = [d for d in range(1, DOMAIN_ID_MAX + 1) if str(d) != current]
     return random.choice(choices)
-
-
-def free_loopback_address(attempts: int = 50) -> str:
-    """A random 127.a.b.c whose libfranka port is free now, so demos never collide with others."""
-    rng = random.Random()
-    for _ in range(attempts):
-        address = f"127.{rng.randint(2, 254)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((address, FRANKA_COMMAND_PORT))
-            except OSError:
-                continue
-        return address
-    raise DemoError("no free loopback address for the simulated robot's libfranka port was found")
 
 
 class DemoRunner:

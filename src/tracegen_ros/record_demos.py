@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tracegen.errors import InputError, TracegenError
 from tracegen.resources import share_dir
+from tracegen.sim.loopback import free_loopback_address
 from tracegen.teleop_devices import Episode
 
 TELEOP_NODE = "teleop_node"
@@ -57,22 +58,6 @@ class RecordDemosConfig:
             raise InputError('--instruction is empty: say what the demonstrations do, e.g. "push the block"')
         if self.mode not in ("teleop", "kinesthetic"):
             raise InputError(f"mode {self.mode!r}: use teleop or kinesthetic")
-
-
-def _free_loopback_address() -> str:
-    import random
-    import socket
-
-    rng = random.Random()
-    for _ in range(50):
-        address = f"127.{rng.randint(2, 254)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((address, 1337))  # libfranka's command port
-            except OSError:
-                continue
-        return address
-    raise RecordDemosError("no free loopback address for the simulated arm")
 
 
 def resolved_nodes(config: RecordDemosConfig, robot_ip: str) -> list:
@@ -129,7 +114,7 @@ class DemoSession:
             )
         self.config = config
         self.echo = echo
-        self.robot_ip = config.robot_ip or (_free_loopback_address() if config.sim else "")
+        self.robot_ip = config.robot_ip or (free_loopback_address() if config.sim else "")
         self.log_dir = Path(config.log_dir or Path(config.out_dir) / "logs").expanduser()
         self._supervisor = None
         self.summaries: list = []

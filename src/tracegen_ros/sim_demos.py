@@ -29,6 +29,7 @@ from scipy.spatial.transform import Rotation
 
 from tracegen.errors import InputError, TracegenError
 from tracegen.robot.plan import EndEffectorPlan, GripperAction
+from tracegen.sim.loopback import free_loopback_address
 from tracegen.sim.tasks import make_task
 from tracegen.sim.tasks.base import GRIPPER_OPEN_M, ExpertWaypoint
 
@@ -180,7 +181,7 @@ class SimDemoRunner:
         self.config = config
         self.echo = echo
         self.task = make_task(config.task)
-        self.robot_ip = config.robot_ip or _free_loopback_address()
+        self.robot_ip = config.robot_ip or free_loopback_address()
         self._supervisor = None
         self._context = None
 
@@ -424,22 +425,6 @@ def _bag_from_message(message: str) -> str:
         if "/" in token:
             return token.strip("'\"():")
     return message
-
-
-def _free_loopback_address() -> str:
-    import random
-    import socket
-
-    rng = random.Random()
-    for _ in range(50):
-        address = f"127.{rng.randint(2, 254)}.{rng.randint(0, 255)}.{rng.randint(2, 254)}"
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind((address, 1337))  # libfranka's command port
-            except OSError:
-                continue
-        return address
-    raise SimDemoError("no free loopback address for the simulated arm")
 
 
 @dataclass
