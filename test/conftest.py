@@ -11,8 +11,9 @@ from tracegen.runtime_env import ros_environment
 
 # One DDS domain per pytest session, so parallel sessions on one machine never cross-talk,
 # and discovery limited to this host.
-# 1..232 is the range Fast DDS can map to ports; drawn from the OS so reused pids do not repeat.
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 232)))
+# 1..101: the ids whose DDS ports stay below Linux's ephemeral range (ROS 2 docs); drawn from the
+# OS so reused pids do not repeat.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.SystemRandom().randint(1, 101)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
