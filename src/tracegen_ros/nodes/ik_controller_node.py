@@ -71,24 +71,31 @@ from tracegen_ros.robot_msgs import (
     pose_to_matrix,
     time_to_ns,
 )
+from tracegen_ros.robot_params import (
+    DYNAMICS_ACCELERATION_PARAM,
+    DYNAMICS_JERK_PARAM,
+    DYNAMICS_VELOCITY_PARAM,
+    GRIPPER_FORCE_N_PARAM,
+    GRIPPER_SPEED_M_S_PARAM,
+    JOINT_STATE_RATE_HZ_PARAM,
+    ROBOT_IP_PARAM,
+    SAFETY_FILE_PARAM,
+    USE_GRIPPER_PARAM,
+)
 
 NODE_NAME = "ik_controller_node"
 #: Seconds between reminders of what the node waits for.
 REMIND_PERIOD_S = 10.0
 
 PARAMS = (
-    ParamSpec(
-        "robot_ip",
-        "172.16.0.2",
-        "Address of the FR3 controller (franky / libfranka; franky-sim's loopback address in simulation).",
-    ),
+    ROBOT_IP_PARAM,
     ParamSpec(
         "dry_run",
         False,
         "No robot: solve, check and replay plans, publishing the joint states they would command.",
     ),
-    ParamSpec("use_gripper", True, "Connect to the Franka Hand (franky.Gripper) as well."),
-    ParamSpec("safety_file", "", "Safety envelope YAML; empty: the shipped config/safety.yaml."),
+    USE_GRIPPER_PARAM,
+    SAFETY_FILE_PARAM,
     ParamSpec("tcp_frame", TCP_FRAME, "URDF frame of the TCP that plans and targets refer to."),
     ParamSpec("tcp_offset_m", [0.0, 0.0, 0.0], "Extra TCP translation in tcp_frame, metres (x, y, z)."),
     ParamSpec(
@@ -138,27 +145,9 @@ PARAMS = (
         min_value=0.01,
         max_value=6.3,
     ),
-    ParamSpec(
-        "dynamics.velocity",
-        0.3,
-        "franky relative dynamics factor: fraction of the velocity limits.",
-        min_value=0.01,
-        max_value=1.0,
-    ),
-    ParamSpec(
-        "dynamics.acceleration",
-        0.3,
-        "franky relative dynamics factor: fraction of the acceleration limits.",
-        min_value=0.01,
-        max_value=1.0,
-    ),
-    ParamSpec(
-        "dynamics.jerk",
-        0.3,
-        "franky relative dynamics factor: fraction of the jerk limits.",
-        min_value=0.01,
-        max_value=1.0,
-    ),
+    DYNAMICS_VELOCITY_PARAM,
+    DYNAMICS_ACCELERATION_PARAM,
+    DYNAMICS_JERK_PARAM,
     ParamSpec(
         "stale_plan_timeout_s",
         5.0,
@@ -194,8 +183,8 @@ PARAMS = (
         min_value=0.0,
         max_value=60.0,
     ),
-    ParamSpec("gripper.speed_m_s", 0.05, "Finger speed, m/s.", min_value=0.001, max_value=0.1),
-    ParamSpec("gripper.force_n", 20.0, "Grasp force, newtons.", min_value=1.0, max_value=140.0),
+    GRIPPER_SPEED_M_S_PARAM,
+    GRIPPER_FORCE_N_PARAM,
     ParamSpec(
         "gripper.timeout_s",
         10.0,
@@ -229,9 +218,7 @@ PARAMS = (
         min_value=10.0,
         max_value=1000.0,
     ),
-    ParamSpec(
-        "joint_state_rate_hz", 50.0, "Rate of joint_states and tcp_pose, Hz.", min_value=1.0, max_value=1000.0
-    ),
+    JOINT_STATE_RATE_HZ_PARAM,
     ParamSpec(
         "dry_run_initial_q_rad", list(DEFAULT_INITIAL_Q_RAD), "Dry run: joint positions at start, radians."
     ),

@@ -57,23 +57,30 @@ from tracegen_ros.node_main import run_node
 from tracegen_ros.params import ParamSpec, declare_parameters
 from tracegen_ros.qos import COMMAND_QOS
 from tracegen_ros.robot_msgs import joint_state_msg, ns_to_time, pose_stamped, time_to_ns
+from tracegen_ros.robot_params import (
+    DYNAMICS_ACCELERATION_PARAM,
+    DYNAMICS_JERK_PARAM,
+    DYNAMICS_VELOCITY_PARAM,
+    GRIPPER_FORCE_N_PARAM,
+    GRIPPER_SPEED_M_S_PARAM,
+    JOINT_STATE_RATE_HZ_PARAM,
+    ROBOT_IP_PARAM,
+    SAFETY_FILE_PARAM,
+    USE_GRIPPER_PARAM,
+)
 
 NODE_NAME = "teleop_node"
 
 PARAMS = (
-    ParamSpec(
-        "robot_ip",
-        "172.16.0.2",
-        "Address of the FR3 controller (franky / libfranka; franky-sim's loopback address in simulation).",
-    ),
+    ROBOT_IP_PARAM,
     ParamSpec(
         "mode",
         "teleop",
         "teleop: drive the arm from twists; kinesthetic: hand-guiding, the node only publishes the state.",
         choices=tuple(m.value for m in TeleopMode),
     ),
-    ParamSpec("use_gripper", True, "Connect to the Franka Hand (franky.Gripper) as well."),
-    ParamSpec("safety_file", "", "Safety envelope YAML; empty: the shipped config/safety.yaml."),
+    USE_GRIPPER_PARAM,
+    SAFETY_FILE_PARAM,
     ParamSpec("tcp_frame", TCP_FRAME, "URDF frame of the TCP whose velocity the twists command."),
     ParamSpec(
         "deadman_timeout_s",
@@ -96,29 +103,11 @@ PARAMS = (
         min_value=0.01,
         max_value=1.0,
     ),
-    ParamSpec(
-        "dynamics.velocity",
-        0.3,
-        "franky relative dynamics factor: fraction of the velocity limits.",
-        min_value=0.01,
-        max_value=1.0,
-    ),
-    ParamSpec(
-        "dynamics.acceleration",
-        0.3,
-        "franky relative dynamics factor: fraction of the acceleration limits.",
-        min_value=0.01,
-        max_value=1.0,
-    ),
-    ParamSpec(
-        "dynamics.jerk",
-        0.3,
-        "franky relative dynamics factor: fraction of the jerk limits.",
-        min_value=0.01,
-        max_value=1.0,
-    ),
-    ParamSpec("gripper.speed_m_s", 0.05, "Finger speed, m/s.", min_value=0.001, max_value=0.1),
-    ParamSpec("gripper.force_n", 20.0, "Grasp force, newtons.", min_value=1.0, max_value=140.0),
+    DYNAMICS_VELOCITY_PARAM,
+    DYNAMICS_ACCELERATION_PARAM,
+    DYNAMICS_JERK_PARAM,
+    GRIPPER_SPEED_M_S_PARAM,
+    GRIPPER_FORCE_N_PARAM,
     ParamSpec("gripper.open_width_m", 0.08, "Finger opening on open, metres.", min_value=0.0, max_value=0.08),
     ParamSpec(
         "guiding.free_axes",
@@ -138,9 +127,7 @@ PARAMS = (
         min_value=10.0,
         max_value=1000.0,
     ),
-    ParamSpec(
-        "joint_state_rate_hz", 50.0, "Rate of joint_states and tcp_pose, Hz.", min_value=1.0, max_value=1000.0
-    ),
+    JOINT_STATE_RATE_HZ_PARAM,
     ParamSpec(
         "reconnect_period_s",
         2.0,
