@@ -14,6 +14,7 @@ import array
 import itertools
 import math
 import re
+import time
 
 import numpy as np
 import pytest
@@ -68,7 +69,7 @@ class RetargetProbe:
     def __init__(self) -> None:
         self.probe = RosProbe("retarget_probe")
         self.traces = self.probe.publisher(TraceGrid, "/tracegen/trace", COMMAND_QOS)
-        joint_states = self.probe.publisher(JointState, "/joint_states", SENSOR_QOS)
+        self.joint_states = joint_states = self.probe.publisher(JointState, "/joint_states", SENSOR_QOS)
         self.paths = self.probe.collect(Path, "/tracegen/ee_path", COMMAND_QOS)
         self.plans = self.probe.collect(EndEffectorPlanMsg, "/tracegen/ee_plan", COMMAND_QOS)
         self.diagnostics = self.probe.collect(DiagnosticArray, "/diagnostics", COMMAND_QOS)
@@ -89,6 +90,10 @@ def retarget(tmp_path_factory, node_env):
     node = start_graph_node("retarget_node", tmp_path_factory.mktemp("retarget"), node_env)
     probe = RetargetProbe()
     assert probe.probe.wait_for_subscribers(probe.traces, 1, 30.0), node.log()
+    # A trace sent before the node holds a joint state is refused (by design): let a few of the
+    # 20 Hz joint states reach it once it is subscribed.
+    assert probe.probe.wait_for_subscribers(probe.joint_states, 1, 30.0), node.log()
+    time.sleep(0.5)
     yield node, probe
     probe.close()
     assert node.stop() == 0, node.log()
