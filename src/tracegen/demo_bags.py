@@ -173,6 +173,8 @@ class _Open:
     info: EpisodeInfo
     counts: dict[str, int] = field(default_factory=dict)
     started_s: float = field(default_factory=time.monotonic)
+    #: System clock (ns) when the episode opened: messages received before it are not part of it.
+    started_wall_ns: int = field(default_factory=time.time_ns)
 
 
 @dataclass(frozen=True)
@@ -254,9 +256,8 @@ class EpisodeRecorder:
                 for t in self.topics
             }
             episode = _Open(final.name, path, writer, connections, info, {t.topic: 0 for t in self.topics})
-            start_ns = time.time_ns()
             for topic, data in self._latched.items():
-                writer.write(connections[topic], start_ns, data)
+                writer.write(connections[topic], episode.started_wall_ns, data)
                 episode.counts[topic] += 1
             self._open = episode
             return path
@@ -268,21 +269,33 @@ class EpisodeRecorder:
             candidate = path.with_name(f"{path.name}_{n}")
         return candidate
 
-    def write(self, topic: str, timestamp_ns: int, data: bytes) -> bool:
-        """Append one serialized message; False when no episode is open (nothing written).
+    def write(self, topic: str, timestamp_ns: int, data: bytes, *, received_ns: int | None = None) -> bool:
+        """Append one serialized message; False when it is not part of an episode (nothing written).
 
+        ``received_ns`` is when the middleware received the message (system clock, ns; the
+        rmw's ``received_timestamp``): a message received before :meth:`start` belongs to no
+        episode even when a busy executor hands it over after the start call.
         The newest message of each latched topic is kept between episodes and written first
         into the next one (as ``ros2 bag record`` receives latched samples on subscribing).
         """
         with self._lock:
-            if topic in self._latched_topics:
-                self._latched[topic] = bytes(data)
             episode = self._open
+            if topic in self._latched_topics:
+                # A latched sample is state (the instruction): the newest one belongs to the
+                # open episode whenever it was received.
+                self._latched[topic] = bytes(data)
+            elif episode is not None and received_ns is not None and received_ns < episode.started_wall_ns:
+                return False
             if episode is None:
                 return False
             episode.writer.write(episode.connections[topic], timestamp_ns, data)
             episode.counts[topic] += 1
             return True
+
+    def recorded_counts(self) -> dict[str, int]:
+        """Messages per topic in the open episode so far ({} between episodes)."""
+        with self._lock:
+            return dict(self._open.counts) if self._open is not None else {}
 
     def update_instructions(self, instructions: Iterable[str]) -> None:
         """Add instruction variants seen during the episode (kept in first-seen order, up to 3)."""

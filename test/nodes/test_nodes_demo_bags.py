@@ -205,6 +205,26 @@ def test_the_newest_latched_message_opens_every_episode(tmp_path):
         assert topic == "/tracegen/instruction" and msg.data == "stack the cups"
 
 
+def test_messages_received_before_start_stay_out_even_when_handed_over_after_it(tmp_path):
+    """A busy executor may deliver queued samples after the start service ran: the middleware's
+    receive time, not the callback time, decides."""
+    import time
+
+    recorder = EpisodeRecorder(tmp_path, TOPICS)
+    before_ns = time.time_ns()
+    instruction = b"\x00\x01\x00\x00\x0f\x00\x00\x00stack the cups\x00"
+    recorder.start(INFO, "queued")
+    assert recorder.write("/joint_states", 1, joint_state(0), received_ns=before_ns) is False
+    assert recorder.write("/tracegen/instruction", 2, instruction, received_ns=before_ns), "latched is state"
+    assert recorder.write("/joint_states", 3, joint_state(1), received_ns=time.time_ns())
+    assert recorder.recorded_counts() == {"/joint_states": 1, "/tracegen/instruction": 1}
+    result = recorder.stop()
+    assert [msg.position[0] for topic, msg in read_back(result.path) if topic == "/joint_states"] == [
+        pytest.approx(0.1)
+    ]
+    assert recorder.recorded_counts() == {}
+
+
 def read_back(path):
     from rosbags.highlevel import AnyReader
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 import yaml
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
@@ -15,7 +16,7 @@ from std_srvs.srv import Trigger
 from tracegen.demo_bags import ABORTED_DIR, KEY_INSTRUCTION, KEY_STATUS, KEY_TASK
 from tracegen_ros.camera_info import intrinsics_to_camera_info
 from tracegen_ros.images import image_to_numpy, numpy_to_image
-from tracegen_ros.qos import LATCHED_QOS, SENSOR_QOS
+from tracegen_ros.qos import COMMAND_QOS, LATCHED_QOS, SENSOR_QOS
 
 from support.nodes_harness import RosProbe, start_node
 from support.nodes_scenes import INTRINSICS, scene_rgb
@@ -23,6 +24,7 @@ from support.nodes_scenes import INTRINSICS, scene_rgb
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 SERVICE = "/tracegen/demo_recorder"
+IMAGES = "/camera/camera/color/image_raw"
 
 
 @pytest.fixture
@@ -42,6 +44,7 @@ class Teleop:
         self.joints = probe.publisher(JointState, "/joint_states", SENSOR_QOS)
         self.tcp = probe.publisher(PoseStamped, "/tracegen/tcp_pose", SENSOR_QOS)
         self.instruction = probe.publisher(String, "/tracegen/instruction", LATCHED_QOS)
+        self.diagnostics = probe.collect(DiagnosticArray, "/diagnostics", COMMAND_QOS)
 
     def wait_until_connected(self) -> None:
         for publisher in (self.color, self.info, self.joints, self.tcp):
@@ -67,6 +70,20 @@ class Teleop:
             self.publish_state(i)
             time.sleep(0.05)
         time.sleep(0.5)
+
+    def wait_recorded(self, topic: str, at_least: int, timeout_s: float = 30.0) -> bool:
+        """Until the recorder's /diagnostics count ``at_least`` messages of ``topic`` in the open
+        episode: the operator sees the recording progress before pressing stop."""
+
+        def recorded(msgs: list) -> bool:
+            return any(
+                s.name.startswith("demo_recorder") and kv.key == topic and int(kv.value) >= at_least
+                for m in msgs
+                for s in m.status
+                for kv in s.values
+            )
+
+        return self.diagnostics.wait_for(recorded, timeout_s)
 
     def call(self, name: str) -> Trigger.Response:
         return self.probe.call(Trigger, f"{SERVICE}/{name}")
@@ -103,6 +120,7 @@ def test_a_demonstration_between_start_and_stop_becomes_a_complete_bag(tmp_path,
         started = teleop.call("start")
         assert started.success, started.message
         teleop.demonstrate(20)
+        assert teleop.wait_recorded(IMAGES, 11), "best effort may lose some images, not most"
         stopped = teleop.call("stop")
         assert stopped.success, stopped.message
     finally:
@@ -122,13 +140,13 @@ def test_a_demonstration_between_start_and_stop_becomes_a_complete_bag(tmp_path,
     by_topic: dict[str, list] = {}
     for topic, msg in messages:
         by_topic.setdefault(topic, []).append(msg)
-    assert len(by_topic["/camera/camera/color/image_raw"]) >= 11, "best effort may lose some, not most"
-    assert len(by_topic["/camera/camera/color/image_raw"]) <= 20, "nothing from before start"
+    assert len(by_topic[IMAGES]) >= 11, "what the diagnostics counted is in the bag"
+    assert len(by_topic[IMAGES]) <= 20, "nothing received before start"
     assert {"/joint_states", "/tracegen/tcp_pose", "/camera/camera/color/camera_info"} <= set(by_topic)
     assert by_topic["/tracegen/instruction"][0].data == "push the block to the left", (
         "latched sample recorded"
     )
-    image = by_topic["/camera/camera/color/image_raw"][-1]
+    image = by_topic[IMAGES][-1]
     pixels = np.frombuffer(image.data, np.uint8).reshape(image.height, image.width, 3)
     assert any(np.array_equal(pixels, scene_rgb(i)) for i in range(20)), "image bytes stored unchanged"
     assert image.encoding == "rgb8" and image_to_numpy(numpy_to_image(pixels, "rgb8")).shape == (48, 64, 3)
@@ -170,6 +188,7 @@ def test_stopping_the_recorder_mid_episode_keeps_a_readable_aborted_bag(tmp_path
     teleop.wait_until_connected()
     assert teleop.call("start").success
     teleop.demonstrate(10)
+    assert teleop.wait_recorded("/joint_states", 1), node.log()
     assert node.stop() == 0, node.log()
     assert "stopped while recording: episode kept as aborted" in node.log()
     (episode,) = (tmp_path / "demos" / ABORTED_DIR).iterdir()

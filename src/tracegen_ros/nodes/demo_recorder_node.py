@@ -8,7 +8,10 @@ Services (std_srvs/Trigger, relative to the node): ``~/start`` opens an episode 
 without an instruction), ``~/stop`` closes it as complete (or as aborted when a required topic
 got no message), ``~/abort`` closes it as aborted. The response message names the bag and its
 message counts. A shutdown while recording aborts the episode; an episode a crash left behind
-is moved to ``aborted/`` at the next start.
+is moved to ``aborted/`` at the next start. /diagnostics carry the open episode's message count
+per topic (key = topic), so an operator sees the recording progress.
+A message belongs to an episode when the middleware received it after ``~/start`` (its
+``received_timestamp``), whenever the executor hands it over.
 
 The instruction comes from the ``instruction`` parameter and the ``instruction`` topic
 (std_msgs/String, latched QoS); with ``instruction_variants`` they make up to three variants in
@@ -127,7 +130,7 @@ class DemoRecorderNode(Node):
             self.create_subscription(
                 _message_class(spec.msgtype),
                 spec.topic,
-                lambda data, topic=spec.topic: self._on_message(topic, data),
+                lambda data, info, topic=spec.topic: self._on_message(topic, data, info),
                 _QOS[spec.qos],
                 raw=True,
             )
@@ -135,9 +138,9 @@ class DemoRecorderNode(Node):
         self.create_service(Trigger, "~/start", self._on_start)
         self.create_service(Trigger, "~/stop", self._on_stop)
         self.create_service(Trigger, "~/abort", self._on_abort)
-        self._diagnostics = DiagnosticsReporter(
-            self, "demo recorder", period_s=float(params["diagnostics_period_s"])
-        )
+        period_s = float(params["diagnostics_period_s"])
+        self._diagnostics = DiagnosticsReporter(self, "demo recorder", period_s=period_s)
+        self.create_timer(period_s, self._report_counts)
         for path in self._recorder.recover_interrupted():
             self.get_logger().warning(f"an episode interrupted by a crash was moved to {path}")
         self._set_idle()
@@ -146,15 +149,22 @@ class DemoRecorderNode(Node):
             f"{self.resolve_service_name('~/start')} to record an episode"
         )
 
+    def _report_counts(self) -> None:
+        """Messages recorded so far per topic in the diagnostics values (0 between episodes)."""
+        counts = self._recorder.recorded_counts()
+        self._diagnostics.update_values(**{spec.topic: counts.get(spec.topic, 0) for spec in self._topics})
+
     def _set_idle(self) -> None:
         self._diagnostics.set(Level.OK, f"idle: waiting for {self.resolve_service_name('~/start')}")
 
     # --- callbacks ---------------------------------------------------------------------------
 
-    def _on_message(self, topic: str, data: bytes) -> None:
-        # Between episodes this only keeps the newest sample of latched topics.
+    def _on_message(self, topic: str, data: bytes, info: dict) -> None:
+        # Between episodes this only keeps the newest sample of latched topics. The receive
+        # time keeps out what arrived before ~/start but waited in the queue behind it.
+        received_ns = info.get("received_timestamp") or None
         try:
-            self._recorder.write(topic, self.get_clock().now().nanoseconds, data)
+            self._recorder.write(topic, self.get_clock().now().nanoseconds, data, received_ns=received_ns)
         except Exception as exc:
             # A full disk or a closed bag: abort rather than keep writing a broken episode.
             reason = f"write failed on {topic}: {exc}"
