@@ -177,6 +177,21 @@ def test_model_space_pads_short_traces_and_cuts_long_ones_to_the_horizon():
     assert not short.mask[:, 9:].any()
 
 
+def test_hold_padding_supervises_zero_motion_after_the_end_so_decoded_points_stop_there():
+    trace = random_trace(5, num_steps=10, with_holes=True)
+    last = int(trace.step_valid.sum()) - 1  # the last real step (the trace has padding of its own)
+    encoded = encode_model_space(trace, padding="hold")
+    ignored = encode_model_space(trace)
+    assert last < 9 and encoded.mask[:, last:].all(), "every increment into a padded step is supervised"
+    assert np.array_equal(encoded.mask[:, :last], ignored.mask[:, :last]), "real steps keep their mask"
+    assert np.array_equal(encoded.increments[:, :last], ignored.increments[:, :last])
+    assert np.isfinite(encoded.increments).all(), "points lost at the end still get a finite target"
+    decoded = decode_model_space_uvz(encoded.start, encoded.increments, 640, 480)
+    assert np.allclose(decoded[:, last + 1 :], decoded[:, last : last + 1], atol=1e-5), "held at the end"
+    with pytest.raises(TraceError, match="padding"):
+        encode_model_space(trace, padding="zero")
+
+
 def test_decoding_rejects_a_horizon_other_than_the_spec():
     with pytest.raises(TraceError, match="horizon"):
         decode_model_space_uvz(np.zeros((400, 3)), np.zeros((400, 16, 3)), 640, 480)

@@ -93,6 +93,26 @@ def ros_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: Set in the environment of a command re-executed by :func:`reexec_in_ros_environment`.
+REEXEC_MARKER = "TRACEGEN_ROS_REEXEC"
+
+
+def reexec_in_ros_environment(command: str) -> None:
+    """Re-execute ``tracegen <command> ...`` in :func:`ros_environment` when it is not set.
+
+    A command whose own process is a ROS node using tracegen's messages needs their typesupport
+    libraries, which the dynamic loader finds only through ``LD_LIBRARY_PATH`` at process start;
+    ``scripts/in-env`` sets it, a bare ``tracegen`` from the virtualenv does not.
+    """
+    env = ros_environment()
+    wanted = [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
+    present = os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
+    if os.environ.get(REEXEC_MARKER) or all(p in present for p in wanted) or sys.argv[1:2] != [command]:
+        return  # set up already, or called in-process (main(argv)) where argv is not ours to repeat
+    env[REEXEC_MARKER] = "1"
+    os.execve(sys.executable, [sys.executable, "-m", "tracegen.cli.main", *sys.argv[1:]], env)
+
+
 EXPORTED_VARIABLES = (
     "PYTHONPATH",
     "LD_LIBRARY_PATH",

@@ -201,9 +201,13 @@ class SimDemoRunner:
             echo=(lambda _line: None) if quiet else self.echo,
             log_dir=self.config.log_dir,
         )
-        self._supervisor.start()
-        self._start_client()
-        self._wait_ready(timeout_s)
+        try:
+            self._supervisor.start()
+            self._start_client()
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.close()  # the nodes started so far must not outlive a failed start
+            raise
         return self
 
     def _resolved_nodes(self) -> list:

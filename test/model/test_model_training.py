@@ -342,7 +342,7 @@ def test_warmup_fine_tunes_a_checkpoint_on_demos_and_reuses_the_encoder_cache(tm
     env = _env()
     cache = tmp_path / "cache"
     subprocess.run(
-        _train_args(data, tmp_path / "pretrain", "--cache-dir", str(cache)),
+        _train_args(data, tmp_path / "pretrain", "--cache-dir", str(cache), "--padding", "hold"),
         env=env,
         check=True,
         capture_output=True,
@@ -376,7 +376,9 @@ def test_warmup_fine_tunes_a_checkpoint_on_demos_and_reuses_the_encoder_cache(tm
     assert result.returncode == 0, result.stderr[-3000:]
     meta = read_meta(tmp_path / "warm" / "final")
     assert meta.training["init_checkpoint"].endswith("final") and meta.training["step"] == 3
-    assert json.loads((tmp_path / "warm" / "train_config.json").read_text())["lr"] == 5e-5
+    warm_config = json.loads((tmp_path / "warm" / "train_config.json").read_text())
+    assert warm_config["lr"] == 5e-5
+    assert warm_config["padding"] == "hold", "the warm-up keeps the padding target pre-training used"
     assert "encoder cache" in result.stderr and " 0 misses" not in result.stderr.split("encoder cache:")[-1]
 
 

@@ -28,32 +28,6 @@ def default_checkpoint() -> Path:
     return models_dir() / DEFAULT_CHECKPOINT
 
 
-#: Set in the environment of the re-executed demo process (see _with_ros_environment).
-REEXEC_MARKER = "TRACEGEN_DEMO_REEXEC"
-
-
-def _with_ros_environment() -> None:
-    """Re-execute this command in :func:`tracegen.runtime_env.ros_environment` when it is not set.
-
-    This process is itself a ROS node using tracegen's messages, whose typesupport libraries the
-    dynamic loader finds only through ``LD_LIBRARY_PATH`` at process start; ``scripts/in-env``
-    and ``scripts/env.sh`` set it, a bare ``tracegen demo`` from a pip environment does not.
-    """
-    import os
-    import sys
-
-    from tracegen.runtime_env import ros_environment
-
-    env = ros_environment()
-    wanted = [p for p in env.get("LD_LIBRARY_PATH", "").split(os.pathsep) if p]
-    present = os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep)
-    if os.environ.get(REEXEC_MARKER) or all(p in present for p in wanted) or sys.argv[1:2] != ["demo"]:
-        return  # set up already, or called in-process (main(argv)) where argv is not ours to repeat
-    env[REEXEC_MARKER] = "1"
-    argv = [sys.executable, "-m", "tracegen.cli.main", *sys.argv[1:]]
-    os.execve(sys.executable, argv, env)
-
-
 def demo(
     task: Annotated[str, typer.Option(help="simulated task: block, ball, brush or clothes")] = "block",
     episodes: Annotated[int, typer.Option(min=1, help="episodes to run")] = 3,
@@ -89,7 +63,9 @@ def demo(
     verbose: Annotated[bool, typer.Option("--verbose", help="show every node's output")] = False,
 ) -> None:
     """Run the shipped TraceGen checkpoint on the simulated FR3: success rate, video, summary."""
-    _with_ros_environment()
+    from tracegen.runtime_env import reexec_in_ros_environment
+
+    reexec_in_ros_environment("demo")
     from tqdm import tqdm
 
     from tracegen.errors import InputError, TracegenError

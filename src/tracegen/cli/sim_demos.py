@@ -32,6 +32,9 @@ def sim_demos(
 ) -> None:
     """Record expert demos of a simulated task through ik_controller_node and demo_recorder_node."""
     from tracegen.errors import TracegenError
+    from tracegen.runtime_env import reexec_in_ros_environment
+
+    reexec_in_ros_environment("sim-demos")
     from tracegen_ros.sim_demos import SimDemoConfig, run_sim_demos
 
     try:

@@ -97,6 +97,9 @@ def train(
         None, help="encoder-output cache directory (frozen encoders run once)"
     ),
     cond_dropout: float | None = typer.Option(None, help="condition dropout (null condition for CFG)"),
+    padding: str | None = typer.Option(
+        None, help="steps after a trace's end: ignore (official, not supervised) or hold (zero motion)"
+    ),
     workers: int | None = typer.Option(None, help="DataLoader worker processes"),
     threads: int | None = typer.Option(None, help="torch CPU threads per process"),
     no_pretrained: bool = typer.Option(False, "--no-pretrained", help="random-initialise the encoders"),
@@ -128,6 +131,7 @@ def train(
         device=device,
         cache_dir=cache_dir,
         cond_dropout=cond_dropout,
+        padding=padding,
         num_workers=workers,
         threads=threads,
     )
@@ -154,6 +158,9 @@ def warmup(
     device: str | None = typer.Option(None, help="auto, cpu, cuda, cuda:N"),
     cache_dir: str | None = typer.Option(None, help="encoder-output cache (reuse pre-training's)"),
     threads: int | None = typer.Option(None, help="torch CPU threads"),
+    padding: str | None = typer.Option(
+        None, help="steps after a trace's end: ignore or hold (default: as the checkpoint was trained)"
+    ),
     no_tensorboard: bool = typer.Option(False, "--no-tensorboard", help="metrics to CSV only"),
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     nproc: int = typer.Option(1, "--nproc", help="processes (DDP through torchrun)"),
@@ -175,6 +182,7 @@ def warmup(
             device=device,
             cache_dir=cache_dir,
             threads=threads,
+            padding=padding,
             tensorboard=not no_tensorboard,
             progress=not no_progress,
         )

@@ -71,8 +71,23 @@ class ModelSpaceTrace:
     mask: np.ndarray
 
 
-def encode_model_space(trace: Trace, spec: TraceSpec = OFFICIAL_TRACE_SPEC) -> ModelSpaceTrace:
-    """Trace -> model space over the spec's horizon (longer traces are cut, shorter padded)."""
+#: How the steps after a trace's end (padding up to the horizon) are supervised.
+#: ``ignore`` (the official recipe): they are masked out of the loss, so the model may predict
+#: anything there. ``hold``: each point's increment there is zero motion, supervised, so the
+#: model learns to stop where the demonstrated motion stopped; traces shorter than the horizon
+#: (speed-retargeted robot demos: 5-7 real steps of 32) otherwise end in an unconstrained walk.
+PADDING_TARGETS = ("ignore", "hold")
+
+
+def encode_model_space(
+    trace: Trace, spec: TraceSpec = OFFICIAL_TRACE_SPEC, *, padding: str = "ignore"
+) -> ModelSpaceTrace:
+    """Trace -> model space over the spec's horizon (longer traces are cut, shorter padded).
+
+    ``padding`` is one of :data:`PADDING_TARGETS`.
+    """
+    if padding not in PADDING_TARGETS:
+        raise TraceError(f"padding {padding!r} is not one of {list(PADDING_TARGETS)}")
     if (trace.rows, trace.cols) != (spec.grid_rows, spec.grid_cols):
         raise TraceError(
             f"trace grid {trace.rows}x{trace.cols} does not match the model's "
@@ -86,6 +101,10 @@ def encode_model_space(trace: Trace, spec: TraceSpec = OFFICIAL_TRACE_SPEC) -> M
     increments = normalize_increments(np.diff(points, axis=1), spec)
     pair_valid = trace.point_valid[:, 1:] & trace.point_valid[:, :-1]
     mask = np.repeat(pair_valid[..., None], 3, axis=-1)
+    if padding == "hold":
+        padded = ~trace.step_valid[1:]  # increment s leads into a padded step s + 1
+        increments[:, padded] = normalize_increments(np.zeros(3), spec)
+        mask[:, padded] = True
     if not trace.is_3d:
         mask[..., 2] = False
     return ModelSpaceTrace(

@@ -167,9 +167,10 @@ class PreparedSample:
     trace: Trace
 
 
-def prepare(triplet: Triplet, config: TraceGenConfig) -> PreparedSample:
+def prepare(triplet: Triplet, config: TraceGenConfig, padding: str = "ignore") -> PreparedSample:
+    """``padding``: target of the steps after the trace's end (see PADDING_TARGETS)."""
     spec, size = config.trace, config.image_size_px
-    target = encode_model_space(triplet.trace, spec)
+    target = encode_model_space(triplet.trace, spec, padding=padding)
     rgb = resize_rgb(triplet.rgb, size)
     depth = resize_depth(triplet.depth_m, size)
     return PreparedSample(
@@ -195,9 +196,15 @@ class TrainingDataset(torch.utils.data.Dataset):
     """Items are ``(index, step, position)`` tuples from :class:`StepBatchSampler`."""
 
     def __init__(
-        self, source: TripletSource, config: TraceGenConfig, seed: int, memo_size: int = DEFAULT_MEMO_SIZE
+        self,
+        source: TripletSource,
+        config: TraceGenConfig,
+        seed: int,
+        memo_size: int = DEFAULT_MEMO_SIZE,
+        *,
+        padding: str = "ignore",
     ):
-        self.source, self.config, self.seed = source, config, seed
+        self.source, self.config, self.seed, self.padding = source, config, seed, padding
         self.memo_size = memo_size
         self._memo: OrderedDict[int, PreparedSample] = OrderedDict()
 
@@ -207,7 +214,7 @@ class TrainingDataset(torch.utils.data.Dataset):
     def prepared(self, index: int) -> PreparedSample:
         sample = self._memo.get(index)
         if sample is None:
-            sample = prepare(self.source[index], self.config)
+            sample = prepare(self.source[index], self.config, self.padding)
             if self.memo_size:
                 self._memo[index] = sample
                 while len(self._memo) > self.memo_size:

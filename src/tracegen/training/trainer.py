@@ -51,6 +51,7 @@ from tracegen.model.flow import interpolate, masked_mse_per_sample, target_veloc
 from tracegen.model.model import TraceGenModel, build_model
 from tracegen.model.preprocess import to_model_inputs
 from tracegen.model.sampling import SolverSpec
+from tracegen.trace.model_space import PADDING_TARGETS
 from tracegen.training.data import StepBatchSampler, TrainingDataset, collate, open_source, split_by_episode
 from tracegen.training.distributed import DistInfo, all_reduce_mean, barrier, init_distributed, shutdown
 from tracegen.training.evaluate import evaluate
@@ -86,6 +87,8 @@ class TrainConfig:
         bf16: bf16 autocast on CUDA (ignored on CPU).
         cache_dir: encoder-output cache directory (None = run the frozen encoders every step).
         cond_dropout: override of the preset's condition-dropout probability.
+        padding: target of the steps after a trace's end: ``ignore`` (official: not supervised)
+            or ``hold`` (zero motion, supervised); see tracegen.trace.model_space.PADDING_TARGETS.
         num_workers: DataLoader worker processes.
         tensorboard / progress: TensorBoard logging / a progress bar on rank 0.
         threads: torch CPU threads per process (0 = torch's default).
@@ -117,6 +120,7 @@ class TrainConfig:
     bf16: bool = True
     cache_dir: str | None = None
     cond_dropout: float | None = None
+    padding: str = "ignore"
     num_workers: int = 0
     tensorboard: bool = True
     progress: bool = True
@@ -136,6 +140,10 @@ class TrainConfig:
                 f"ema_decay must be in (0, 1), got {self.ema_decay}",
             ),
             (self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}"),
+            (
+                self.padding in PADDING_TARGETS,
+                f"padding must be one of {list(PADDING_TARGETS)}, got {self.padding!r}",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -313,7 +321,7 @@ class Trainer:
         val_source = open_source(val_data) if val_data is not None else None
         if val_source is None and cfg.val_fraction > 0:
             source, val_source = split_by_episode(source, cfg.val_fraction, cfg.seed)
-        dataset = TrainingDataset(source, model.config, cfg.seed)
+        dataset = TrainingDataset(source, model.config, cfg.seed, padding=cfg.padding)
 
         optimizer = self._optimizer(model)
         scheduler = build_scheduler(
@@ -370,7 +378,7 @@ class Trainer:
             (self.out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2), encoding="utf-8")
         val_samples = None
         if val_source is not None and dist_info.is_main:
-            val_dataset = TrainingDataset(val_source, model.config, cfg.seed)
+            val_dataset = TrainingDataset(val_source, model.config, cfg.seed, padding=cfg.padding)
             val_samples = [
                 val_dataset.prepared(i) for i in range(min(cfg.val_max_triplets, len(val_dataset)))
             ]

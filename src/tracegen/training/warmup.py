@@ -29,11 +29,17 @@ WARMUP_DEFAULTS: dict[str, Any] = {
 
 def warmup_config(checkpoint: str, output_dir: str, **overrides: Any) -> TrainConfig:
     """A :class:`TrainConfig` that fine-tunes ``checkpoint`` (validated to be a tracegen checkpoint)."""
-    read_meta(checkpoint)  # fails early with a clear message for a wrong path
+    meta = read_meta(checkpoint)  # fails early with a clear message for a wrong path
     unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
     if unknown:
         raise InputError(f"unknown warm-up options {sorted(unknown)}")
-    values = {**WARMUP_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    # Fine-tune with the padding target the checkpoint learned (a change would re-teach the tail).
+    trained_padding = meta.training.get("train_config", {}).get("padding", "ignore")
+    values = {
+        **WARMUP_DEFAULTS,
+        "padding": trained_padding,
+        **{k: v for k, v in overrides.items() if v is not None},
+    }
     return TrainConfig(output_dir=output_dir, init_checkpoint=str(checkpoint), **values)
 
 
