@@ -243,6 +243,7 @@ class SimDemoRunner:
         import rclpy
         from rclpy.context import Context
         from rclpy.executors import SingleThreadedExecutor
+        from rclpy.signals import SignalHandlerOptions
         from std_srvs.srv import Trigger
 
         from tracegen.msg import EndEffectorPlan as EndEffectorPlanMsg
@@ -251,7 +252,9 @@ class SimDemoRunner:
         from tracegen_ros.sim_episode import SimEpisodeClient
 
         self._context = Context()
-        rclpy.init(context=self._context)
+        # Ctrl-C must raise KeyboardInterrupt in the waiting main thread (rclpy's own handler
+        # would only shut the context down and leave it waiting on a plan).
+        rclpy.init(context=self._context, signal_handler_options=SignalHandlerOptions.NO)
         self._node = rclpy.create_node("sim_demos", context=self._context)
         self._executor = SingleThreadedExecutor(context=self._context)
         self._executor.add_node(self._node)

@@ -16,6 +16,8 @@ import pytest
 from tracegen.model.checkpoint import META_FILE
 from tracegen_ros.demo_runner import CHECKPOINT_META_FILE
 
+from support.processes import processes_mentioning
+
 EPISODE_FIELDS = {
     "episode",
     "sim_episode",
@@ -121,20 +123,6 @@ def test_a_node_that_dies_stops_the_demo_naming_it_and_showing_its_log(tmp_path,
 
 def test_the_checkpoint_marker_file_matches_the_checkpoint_format():
     assert CHECKPOINT_META_FILE == META_FILE
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Pids of live processes whose command line contains ``text`` (the nodes' params paths do)."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmdline:
-                pids.append(int(proc.name))
-    return pids
 
 
 @pytest.mark.slow

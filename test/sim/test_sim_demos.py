@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -17,6 +21,7 @@ from tracegen.sim.tasks.base import ExpertWaypoint
 from tracegen_ros.sim_demos import STEP_M, SimDemoConfig, SimDemoRunner, waypoint_plan, wrap_symmetric_yaw
 
 from support.loopback import free_loopback_address
+from support.processes import alive, child_pids
 
 # --- expert waypoints -> plans (no processes) ----------------------------------------------------
 
@@ -108,7 +113,69 @@ def test_a_block_expert_episode_succeeds_is_recorded_and_forges_into_triplets(
     assert manifest["summary"]["done"] == 1 and manifest["summary"]["triplets"] > 0
 
 
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["ball", "brush", "clothes"])
+def test_each_tasks_expert_solves_it_through_the_ik_controller_and_franky(
+    tmp_path, node_env, monkeypatch, task
+):
+    """Unsolved at reset, solved after the scripted expert's plans went through the real path."""
+    for name, value in node_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
+    config = SimDemoConfig(
+        task=task,
+        episodes=1,
+        out_dir=tmp_path / "demos",
+        seed=0,
+        robot_ip=free_loopback_address(),
+        fps=2.0,
+        log_dir=tmp_path / "logs",
+    )
+    with SimDemoRunner(config, echo=lambda _line: None) as runner:
+        result = runner.run_episode()
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (tmp_path / "logs").glob("*.log"))
+    assert not result.success_at_reset, f"{task} starts solved"
+    assert result.success, f"{result}\n{logs}"
+    assert not result.aborted
+
+
 def test_the_cli_refuses_an_unknown_task_before_starting_anything(tmp_path, capsys):
     assert main(["sim-demos", "--task", "laundry", "--episodes", "1", "--out", str(tmp_path)]) == 2
     assert "unknown simulated task 'laundry'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir()), "nothing was recorded"
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_ctrl_c_while_a_plan_runs_stops_every_node_and_keeps_the_episode_as_aborted(tmp_path, node_env):
+    out, log_path = tmp_path / "demos", tmp_path / "sim_demos.log"
+    env = {**node_env, LOCK_DIR_ENV: str(tmp_path)}
+    args = ["sim-demos", "--task", "block", "--episodes", "3", "--fps", "2", "--out", str(out)]
+    with open(log_path, "wb") as log:
+        demos = subprocess.Popen(
+            [sys.executable, "-m", "tracegen.cli.main", *args, "--log-dir", str(tmp_path / "logs")],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            plans = tmp_path / "logs" / "ik_controller_node.log"
+            while "executing plan" not in (plans.read_text(errors="replace") if plans.exists() else ""):
+                assert demos.poll() is None and time.monotonic() < deadline, log_path.read_text(
+                    errors="replace"
+                )
+                time.sleep(0.2)
+            nodes = child_pids(demos.pid)
+            assert len(nodes) >= 3, "the camera, IK controller and recorder run as child processes"
+            demos.send_signal(signal.SIGINT)
+            code = demos.wait(timeout=60)
+        finally:
+            if demos.poll() is None:
+                demos.kill()
+    output = log_path.read_text(errors="replace")
+    assert code == 130 and "interrupted" in output, output
+    assert not [pid for pid in nodes if alive(pid)], "every node stopped with the command"
+    (episode,) = (out / "aborted").iterdir()
+    assert episode.name.startswith("block_"), "the episode in progress is kept, marked aborted"

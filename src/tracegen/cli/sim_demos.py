@@ -52,6 +52,14 @@ def sim_demos(
     except TracegenError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        # The nodes are stopped by then; the recorder kept the episode in progress as aborted.
+        typer.echo(
+            f"interrupted: the nodes are stopped; finished episodes are in {out} (see sim_demos.json), "
+            "the one in progress in its aborted/ folder",
+            err=True,
+        )
+        raise typer.Exit(130) from None
     typer.echo(f"{report.successes}/{len(report.episodes)} episodes succeeded; bags in {out}")
     raise typer.Exit(0 if report.successes else 1)
 

@@ -11,6 +11,7 @@ from tracegen.sim.tasks.base import (
     GRIPPER_OPEN_M,
     ExpertWaypoint,
     SimTask,
+    enable_stable_grasps,
     free_body,
     sample_separated_xy,
 )
@@ -34,6 +35,7 @@ class BallTask(SimTask):
     )
 
     def build_scene(self, scene: ET.Element, worldbody: ET.Element) -> None:
+        enable_stable_grasps(scene)
         # The box is a free body too, so resets can move it; it is heavy enough to stay put.
         box = ET.SubElement(worldbody, "body", name="box", pos="0.5 0.2 0")
         ET.SubElement(box, "freejoint", name="box_joint")

@@ -87,6 +87,20 @@ class SimTask(ABC):
         return EpisodeSetup(self.name, seed, {k: tuple(map(float, v)) for k, v in positions.items()})
 
 
+#: MuJoCo's no-slip solver passes for scenes with grasps. Its soft contacts let a held object
+#: creep out of the fingers under gravity (a 3 cm ball fell out of a 20 N grasp within 2 s of
+#: a lift); three no-slip passes hold it indefinitely at a small cost per physics step.
+GRASP_NOSLIP_ITERATIONS = 3
+
+
+def enable_stable_grasps(scene: ET.Element) -> None:
+    """Turn on the no-slip solver in the scene's ``<option>`` (tasks that lift objects)."""
+    option = scene.find("option")
+    if option is None:
+        option = ET.SubElement(scene, "option")
+    option.set("noslip_iterations", str(GRASP_NOSLIP_ITERATIONS))
+
+
 def free_body(
     worldbody: ET.Element, name: str, geom_attrs: dict[str, str], position_m: tuple[float, float, float]
 ) -> ET.Element:

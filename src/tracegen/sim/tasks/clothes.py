@@ -12,7 +12,13 @@ import xml.etree.ElementTree as ET
 import mujoco
 import numpy as np
 
-from tracegen.sim.tasks.base import GRIPPER_CLOSED_M, GRIPPER_OPEN_M, ExpertWaypoint, SimTask
+from tracegen.sim.tasks.base import (
+    GRIPPER_CLOSED_M,
+    GRIPPER_OPEN_M,
+    ExpertWaypoint,
+    SimTask,
+    enable_stable_grasps,
+)
 from tracegen.sim.world import SimWorld
 
 CLOTH_COUNT = 8
@@ -22,6 +28,9 @@ CLOTH_REGION = ((0.42, 0.52), (-0.12, 0.12))
 #: Folded when the moved corner lies within this distance of its opposite corner.
 FOLDED_DISTANCE_M = 0.05
 LIFT_HEIGHT_M = 0.12
+#: TCP height of the pinch: the lowest the safety workspace allows (config/safety.yaml, 1 cm)
+#: plus 2 mm; the finger pads reach below the TCP onto the cloth lying on the table.
+GRASP_Z_M = 0.012
 
 
 class ClothesTask(SimTask):
@@ -38,6 +47,7 @@ class ClothesTask(SimTask):
         return f"cloth_{last}", "cloth_0"
 
     def build_scene(self, scene: ET.Element, worldbody: ET.Element) -> None:
+        enable_stable_grasps(scene)
         half = (CLOTH_COUNT - 1) * CLOTH_SPACING_M / 2
         flex = ET.SubElement(
             worldbody,
@@ -114,8 +124,8 @@ class ClothesTask(SimTask):
         place_xy = target[:2] + direction / np.linalg.norm(direction) * 0.015
         return [
             ExpertWaypoint((*grasp_xy, 0.1), yaw, GRIPPER_OPEN_M, 0.25),
-            ExpertWaypoint((*grasp_xy, 0.004), yaw, GRIPPER_OPEN_M, 0.1),
-            ExpertWaypoint((*grasp_xy, 0.004), yaw, GRIPPER_CLOSED_M, 0.05),
+            ExpertWaypoint((*grasp_xy, GRASP_Z_M), yaw, GRIPPER_OPEN_M, 0.1),
+            ExpertWaypoint((*grasp_xy, GRASP_Z_M), yaw, GRIPPER_CLOSED_M, 0.05),
             ExpertWaypoint((*middle_xy, LIFT_HEIGHT_M), yaw, GRIPPER_CLOSED_M, 0.1),
             ExpertWaypoint((*place_xy, 0.03), yaw, GRIPPER_CLOSED_M, 0.1),
             ExpertWaypoint((*place_xy, 0.03), yaw, GRIPPER_OPEN_M, 0.05),
