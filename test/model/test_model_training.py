@@ -28,6 +28,7 @@ from tracegen.training.data import (
     StepBatchSampler,
     TrainingDataset,
     collate,
+    moving_points,
     split_by_episode,
 )
 from tracegen.training.evaluate import sample_prepared
@@ -342,7 +343,16 @@ def test_warmup_fine_tunes_a_checkpoint_on_demos_and_reuses_the_encoder_cache(tm
     env = _env()
     cache = tmp_path / "cache"
     subprocess.run(
-        _train_args(data, tmp_path / "pretrain", "--cache-dir", str(cache), "--padding", "hold"),
+        _train_args(
+            data,
+            tmp_path / "pretrain",
+            "--cache-dir",
+            str(cache),
+            "--padding",
+            "hold",
+            "--moving-point-weight",
+            "3",
+        ),
         env=env,
         check=True,
         capture_output=True,
@@ -378,7 +388,8 @@ def test_warmup_fine_tunes_a_checkpoint_on_demos_and_reuses_the_encoder_cache(tm
     assert meta.training["init_checkpoint"].endswith("final") and meta.training["step"] == 3
     warm_config = json.loads((tmp_path / "warm" / "train_config.json").read_text())
     assert warm_config["lr"] == 5e-5
-    assert warm_config["padding"] == "hold", "the warm-up keeps the padding target pre-training used"
+    assert warm_config["padding"] == "hold", "the warm-up keeps the loss pre-training used"
+    assert warm_config["moving_point_weight"] == 3.0
     assert "encoder cache" in result.stderr and " 0 misses" not in result.stderr.split("encoder cache:")[-1]
 
 
@@ -424,3 +435,25 @@ def test_traces_of_triplets_are_cut_to_the_model_horizon(tiny_config):
     assert (
         sample.x0.shape == (400, 32, 3) and isinstance(sample.trace, Trace) and sample.trace.num_steps == 33
     )
+
+
+def test_moving_point_weighting_scales_the_loss_of_the_points_that_move(tiny_config):
+    triplet = synthetic_triplet(0, size_px=64)
+    moving = moving_points(triplet.trace)
+    assert 0 < moving.sum() < 400, "the block's grid points move, the table's do not"
+    plain = TrainingDataset(ListSource([triplet]), tiny_config, seed=0)
+    weighted = TrainingDataset(ListSource([triplet]), tiny_config, seed=0, moving_point_weight=5.0)
+    mask, weights = plain[(0, 0, 0)]["mask"], weighted[(0, 0, 0)]["mask"]
+    assert mask.dtype == torch.bool, "unweighted: the official boolean mask"
+    assert torch.equal(
+        weights[torch.from_numpy(moving)][mask[torch.from_numpy(moving)]].unique(), torch.tensor([5.0])
+    )
+    assert torch.equal(
+        weights[torch.from_numpy(~moving)][mask[torch.from_numpy(~moving)]].unique(), torch.tensor([1.0])
+    )
+    assert torch.equal(weights > 0, mask), "nothing outside the mask is supervised"
+    from tracegen.model.flow import masked_mse_per_sample
+
+    error = torch.full((1, *mask.shape), 0.3)
+    same = masked_mse_per_sample(error, torch.zeros_like(error), weights[None])
+    assert same.item() == pytest.approx(0.09), "a weighted mean: a uniform error keeps its scale"

@@ -100,6 +100,9 @@ def train(
     padding: str | None = typer.Option(
         None, help="steps after a trace's end: ignore (official, not supervised) or hold (zero motion)"
     ),
+    moving_point_weight: float | None = typer.Option(
+        None, help="loss weight of points whose trace moves, relative to static ones (1 = official)"
+    ),
     workers: int | None = typer.Option(None, help="DataLoader worker processes"),
     threads: int | None = typer.Option(None, help="torch CPU threads per process"),
     no_pretrained: bool = typer.Option(False, "--no-pretrained", help="random-initialise the encoders"),
@@ -132,6 +135,7 @@ def train(
         cache_dir=cache_dir,
         cond_dropout=cond_dropout,
         padding=padding,
+        moving_point_weight=moving_point_weight,
         num_workers=workers,
         threads=threads,
     )

@@ -89,6 +89,8 @@ class TrainConfig:
         cond_dropout: override of the preset's condition-dropout probability.
         padding: target of the steps after a trace's end: ``ignore`` (official: not supervised)
             or ``hold`` (zero motion, supervised); see tracegen.trace.model_space.PADDING_TARGETS.
+        moving_point_weight: loss weight of the points whose trace moves, relative to static ones
+            (1 = unweighted, the official loss); see tracegen.training.data.loss_weights.
         num_workers: DataLoader worker processes.
         tensorboard / progress: TensorBoard logging / a progress bar on rank 0.
         threads: torch CPU threads per process (0 = torch's default).
@@ -121,6 +123,7 @@ class TrainConfig:
     cache_dir: str | None = None
     cond_dropout: float | None = None
     padding: str = "ignore"
+    moving_point_weight: float = 1.0
     num_workers: int = 0
     tensorboard: bool = True
     progress: bool = True
@@ -140,6 +143,10 @@ class TrainConfig:
                 f"ema_decay must be in (0, 1), got {self.ema_decay}",
             ),
             (self.grad_clip >= 0, f"grad_clip must be >= 0, got {self.grad_clip}"),
+            (
+                self.moving_point_weight > 0,
+                f"moving_point_weight must be > 0, got {self.moving_point_weight}",
+            ),
             (
                 self.padding in PADDING_TARGETS,
                 f"padding must be one of {list(PADDING_TARGETS)}, got {self.padding!r}",
@@ -321,7 +328,9 @@ class Trainer:
         val_source = open_source(val_data) if val_data is not None else None
         if val_source is None and cfg.val_fraction > 0:
             source, val_source = split_by_episode(source, cfg.val_fraction, cfg.seed)
-        dataset = TrainingDataset(source, model.config, cfg.seed, padding=cfg.padding)
+        dataset = TrainingDataset(
+            source, model.config, cfg.seed, padding=cfg.padding, moving_point_weight=cfg.moving_point_weight
+        )
 
         optimizer = self._optimizer(model)
         scheduler = build_scheduler(

@@ -27,19 +27,20 @@ WARMUP_DEFAULTS: dict[str, Any] = {
 }
 
 
+#: TrainConfig fields of the loss that a warm-up takes over from the checkpoint's training.
+LOSS_RECIPE_KEYS = ("padding", "moving_point_weight")
+
+
 def warmup_config(checkpoint: str, output_dir: str, **overrides: Any) -> TrainConfig:
     """A :class:`TrainConfig` that fine-tunes ``checkpoint`` (validated to be a tracegen checkpoint)."""
     meta = read_meta(checkpoint)  # fails early with a clear message for a wrong path
     unknown = set(overrides) - set(TrainConfig.__dataclass_fields__)
     if unknown:
         raise InputError(f"unknown warm-up options {sorted(unknown)}")
-    # Fine-tune with the padding target the checkpoint learned (a change would re-teach the tail).
-    trained_padding = meta.training.get("train_config", {}).get("padding", "ignore")
-    values = {
-        **WARMUP_DEFAULTS,
-        "padding": trained_padding,
-        **{k: v for k, v in overrides.items() if v is not None},
-    }
+    # Fine-tune with the loss the checkpoint learned with (a change would re-teach, not adapt).
+    trained = meta.training.get("train_config", {})
+    loss_recipe = {key: trained[key] for key in LOSS_RECIPE_KEYS if key in trained}
+    values = {**WARMUP_DEFAULTS, **loss_recipe, **{k: v for k, v in overrides.items() if v is not None}}
     return TrainConfig(output_dir=output_dir, init_checkpoint=str(checkpoint), **values)
 
 
