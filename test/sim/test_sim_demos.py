@@ -70,27 +70,34 @@ def test_bad_configurations_are_refused_with_what_to_do(tmp_path):
 # --- one episode end to end ----------------------------------------------------------------------
 
 
-@pytest.mark.ros
-@pytest.mark.slow
-def test_a_block_expert_episode_succeeds_is_recorded_and_forges_into_triplets(
-    tmp_path, node_env, monkeypatch
-):
+def run_one_expert_episode(tmp_path, node_env, monkeypatch, task: str, fps: float):
+    """The first episode (seed 1) of ``task`` through the real nodes into tmp_path/demos; returns
+    its result and the end of every node's log (for failure messages)."""
     for name, value in node_env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
-    out = tmp_path / "demos"
     config = SimDemoConfig(
-        task="block",
+        task=task,
         episodes=1,
-        out_dir=out,
+        out_dir=tmp_path / "demos",
         seed=0,
         robot_ip=free_loopback_address(),
-        fps=4.0,
+        fps=fps,
         log_dir=tmp_path / "logs",
     )
     with SimDemoRunner(config, echo=lambda _line: None) as runner:
         result = runner.run_episode()
     logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (tmp_path / "logs").glob("*.log"))
+    return result, logs
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_block_expert_episode_succeeds_is_recorded_and_forges_into_triplets(
+    tmp_path, node_env, monkeypatch
+):
+    out = tmp_path / "demos"
+    result, logs = run_one_expert_episode(tmp_path, node_env, monkeypatch, "block", fps=4.0)
     assert not result.success_at_reset, "the block starts outside the zone"
     assert result.success, f"{result}\n{logs}"
     assert not result.aborted and result.seed == 1
@@ -120,21 +127,7 @@ def test_each_tasks_expert_solves_it_through_the_ik_controller_and_franky(
     tmp_path, node_env, monkeypatch, task
 ):
     """Unsolved at reset, solved after the scripted expert's plans went through the real path."""
-    for name, value in node_env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
-    config = SimDemoConfig(
-        task=task,
-        episodes=1,
-        out_dir=tmp_path / "demos",
-        seed=0,
-        robot_ip=free_loopback_address(),
-        fps=2.0,
-        log_dir=tmp_path / "logs",
-    )
-    with SimDemoRunner(config, echo=lambda _line: None) as runner:
-        result = runner.run_episode()
-    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in (tmp_path / "logs").glob("*.log"))
+    result, logs = run_one_expert_episode(tmp_path, node_env, monkeypatch, task, fps=2.0)
     assert not result.success_at_reset, f"{task} starts solved"
     assert result.success, f"{result}\n{logs}"
     assert not result.aborted
