@@ -165,6 +165,8 @@ class PreparedSample:
     start: np.ndarray
     instructions: tuple[str, ...]
     trace: Trace
+    #: ``[N]`` the points whose trace moves (see :func:`moving_points`), for loss weighting.
+    moving: np.ndarray
 
 
 #: A point "moves" in a trace when it gets this far from its start (fraction of the image width).
@@ -194,6 +196,7 @@ def prepare(triplet: Triplet, config: TraceGenConfig, padding: str = "ignore") -
     """``padding``: target of the steps after the trace's end (see PADDING_TARGETS)."""
     spec, size = config.trace, config.image_size_px
     target = encode_model_space(triplet.trace, spec, padding=padding)
+    trace = triplet.trace.with_num_steps(spec.num_steps)
     rgb = resize_rgb(triplet.rgb, size)
     depth = resize_depth(triplet.depth_m, size)
     return PreparedSample(
@@ -205,7 +208,8 @@ def prepare(triplet: Triplet, config: TraceGenConfig, padding: str = "ignore") -
         mask=target.mask,
         start=target.start,
         instructions=triplet.instructions,
-        trace=triplet.trace.with_num_steps(spec.num_steps),
+        trace=trace,
+        moving=moving_points(trace),
     )
 
 
@@ -250,7 +254,7 @@ class TrainingDataset(torch.utils.data.Dataset):
         """The loss mask, or its moving-point weighting (see :func:`loss_weights`)."""
         if self.moving_point_weight == 1.0:
             return sample.mask
-        return loss_weights(sample.mask, moving_points(sample.trace), self.moving_point_weight)
+        return loss_weights(sample.mask, sample.moving, self.moving_point_weight)
 
     def __getitem__(self, item: tuple[int, int, int]) -> dict[str, Any]:
         index, step, position = item
