@@ -90,6 +90,21 @@ def describe(values: list[float]) -> dict[str, float | int | None]:
     }
 
 
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95 % for ``z`` = 1.96), as fractions.
+
+    Closed-loop evaluations have 5-10 trials, where the normal approximation gives intervals
+    outside [0, 1]; Wilson's stays inside and is what robot-learning papers usually report.
+    """
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def success_percent(results: list[EpisodeResult]) -> int:
     """The success rate as a whole percentage (0 for no episodes)."""
     if not results:
@@ -218,6 +233,8 @@ def summary_dict(
         "episodes": [asdict(r) for r in results],
         "success_rate": (sum(r.success for r in results) / len(results)) if results else 0.0,
         "success_percent": success_percent(results),
+        "successes": sum(r.success for r in results),
+        "success_ci95": list(wilson_interval(sum(r.success for r in results), len(results))),
         "closed_loop": {
             "seconds": loop_seconds,
             "steps": steps,

@@ -84,6 +84,8 @@ class DemoOptions:
     model_threads: int = 1
     model_steps: int = 0
     stale_plan_timeout_s: float = 15.0
+    #: Write demo.mp4 (the camera view with the traces drawn); ``tracegen eval`` turns it off.
+    record_video: bool = True
     ros_domain_id: int | None = None
     node_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -172,7 +174,8 @@ class DemoRunner:
         options = self.options
         options.out_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        video = VideoSink(options.out_dir, options.video_fps)
+        video = VideoSink(options.out_dir, options.video_fps) if options.record_video else None
+        on_frame = video.write if video is not None else _drop_frame
         results: list[EpisodeResult] = []
         started_s = time.monotonic()
         startup_s = 0.0
@@ -180,7 +183,7 @@ class DemoRunner:
         interrupted = False
         try:
             self._start_graph()
-            with _RosSide(video.write, options.video_fps, self.domain_id) as ros:
+            with _RosSide(on_frame, options.video_fps, self.domain_id) as ros:
                 observer, client = ros.observer, ros.client
                 try:
                     limit_s = options.startup_timeout_s
@@ -197,7 +200,8 @@ class DemoRunner:
                     observer.end_episode()
         finally:
             self._stop_graph()
-            video_path = video.close()  # a playable file even when the run failed half-way
+            # A playable file even when the run failed half-way.
+            video_path = video.close() if video is not None else None
         summary = summary_dict(
             results,
             observer.timings,
@@ -207,13 +211,14 @@ class DemoRunner:
                 "checkpoint": str(options.checkpoint),
                 "model_id": observer.model_id,
                 "seed": options.seed,
+                "episodes_planned": options.episodes,
                 "max_steps": options.max_steps,
                 "episode_timeout_s": options.episode_timeout_s,
                 "interrupted": interrupted,
                 "startup_s": startup_s,
                 "total_s": time.monotonic() - started_s,
                 "video": video_path.name if video_path else None,
-                "video_frames": video.frames,
+                "video_frames": video.frames if video is not None else 0,
             },
         )
         png = write_summary_png(options.out_dir / SUMMARY_PNG, results, observer.first_frames())
@@ -408,6 +413,10 @@ class _RosSide:
         self.observer.destroy_node()
         rclpy.try_shutdown(context=self._context)
         self._thread.join(timeout=5.0)
+
+
+def _drop_frame(rgb: np.ndarray, repeat: int = 1) -> None:
+    """The frame sink of a run without a video."""
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -9,8 +9,6 @@ it works from any working directory.
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -66,10 +64,8 @@ def demo(
     from tracegen.runtime_env import reexec_in_ros_environment
 
     reexec_in_ros_environment("demo")
-    from tqdm import tqdm
-
-    from tracegen.errors import InputError, TracegenError
-    from tracegen_ros.demo_runner import DemoOptions, DemoRunner, NodeDiedError
+    from tracegen.cli.closed_loop import echo_loop_figures, exit_if_interrupted, run_closed_loop
+    from tracegen_ros.demo_runner import DemoOptions
 
     checkpoint = (checkpoint or default_checkpoint()).expanduser().resolve()
     out_dir = (out or Path.cwd() / f"tracegen-demo-{time.strftime('%Y%m%d-%H%M%S')}").expanduser().resolve()
@@ -87,66 +83,13 @@ def demo(
         model_steps=solver_steps,
         stale_plan_timeout_s=stale_plan_timeout_s,
     )
-    try:
-        options.validate()
-    except InputError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    stop = threading.Event()
-    bar = tqdm(total=episodes, unit="episode", desc=f"demo {task}", dynamic_ncols=True)
-
-    def progress(episode: int, step: int, commands: int, elapsed_s: float) -> None:
-        bar.set_postfix_str(f"episode {episode}: step {step}/{max_steps}, {commands} cmds, {elapsed_s:.0f}s")
-
-    def episode_done(result) -> None:
-        verdict = "success" if result.success else f"failed ({result.end_reason})"
-        bar.write(
-            f"episode {result.episode} (seed {result.seed}): {verdict}, {result.steps} steps, "
-            f"{result.commands} commands, {result.duration_s:.1f} s"
-        )
-        bar.update(1)
-
-    def on_signal(signum, frame) -> None:
-        bar.write("stopping (Ctrl-C): every node is being shut down")
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        runner = DemoRunner(
-            options, stop=stop, progress=progress, episode_done=episode_done, say=bar.write, verbose=verbose
-        )
-        report = runner.run()
-    except NodeDiedError as exc:
-        bar.close()
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
-    except InputError as exc:
-        bar.close()
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from None
-    except TracegenError as exc:
-        bar.close()
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from None
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    bar.close()
-    loop = report.summary["closed_loop"]
-    latency = loop["latency_s"]["frame_to_command_s"]
-    typer.echo(
-        f"closed loop: {loop['prediction_rate_hz']:.2f} predictions/s, "
-        f"{loop['command_rate_hz']:.2f} commands/s"
-        + (f", frame -> command {latency['median']:.2f} s median" if latency["count"] else "")
-    )
+    report = run_closed_loop(options, desc=f"demo {task}", verbose=verbose)
+    echo_loop_figures(report)
     written = [p for p in (report.video, report.summary_png, report.summary_json) if p is not None]
     typer.echo(f"wrote {', '.join(str(p) for p in written)}")
-    if report.interrupted:
-        typer.echo(f"interrupted after {len(report.results)} of {episodes} episode(s)", err=True)
     if report.results:
         typer.echo(f"success: {report.summary['success_percent']}%")
-    if report.interrupted:
-        raise typer.Exit(code=130)
+    exit_if_interrupted(report)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "bringup",
     "forge",
     "demo",
+    "eval",
     "sim_demos",
     "teleop",
     "record_demos",
