@@ -365,3 +365,27 @@ def _move_unique(path: Path, target_dir: Path) -> Path:
     os.rename(path, target)
     _fsync(target_dir)
     return target
+
+
+def finished_episode_bags(path: str | Path) -> list[Path]:
+    """The finished episode bags a demo folder holds, oldest first (names are timestamps).
+
+    ``path`` is one episode bag (returned as is) or a recorder output directory, searched
+    recursively; bags in ``aborted/`` and ``.recording/`` are left out, because a warm-up must
+    learn only from demonstrations that ended as the operator meant them to.
+    """
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise InputError(f"{root} does not exist: pass an episode bag or a folder of recorded demos")
+    if (root / "metadata.yaml").is_file():
+        return [root]
+    if not root.is_dir():
+        raise InputError(
+            f"{root} is neither an episode bag (a folder with metadata.yaml) nor a folder of them"
+        )
+    bags = [
+        meta.parent
+        for meta in root.rglob("metadata.yaml")
+        if not {ABORTED_DIR, RECORDING_DIR} & set(meta.relative_to(root).parts[:-1])
+    ]
+    return sorted(bags, key=lambda bag: (bag.name, str(bag)))

@@ -16,6 +16,8 @@ from typing import Any
 import typer
 
 _OPTIONS_HELP = "see `tracegen train --help`"
+#: Where ``tracegen warmup --bags`` writes the demos' triplets, under its --out.
+DEMO_TRIPLETS_DIR = "demo-triplets"
 
 
 def _overrides(**values: Any) -> dict[str, Any]:
@@ -149,9 +151,20 @@ def train(
 
 
 def warmup(
-    checkpoint: str = typer.Option(..., "--checkpoint", help="trained checkpoint directory to fine-tune"),
-    data: list[Path] = typer.Option(..., "--data", help="demo triplets (Parquet; repeatable)"),
+    checkpoint: str = typer.Option(
+        ..., "--from", "--checkpoint", help="trained checkpoint directory to fine-tune (pre-trained model)"
+    ),
     out: Path = typer.Option(..., "--out", help="run directory of the warm-up"),
+    bags: list[Path] | None = typer.Option(
+        None,
+        "--bags",
+        help="demo episode bags, or folders of them (repeatable): forged into OUT/demo-triplets first; "
+        "aborted episodes are left out",
+    ),
+    data: list[Path] | None = typer.Option(None, "--data", help="demo triplets already forged (Parquet)"),
+    max_demos: int | None = typer.Option(
+        None, "--max-demos", help="use only the first N finished episodes of --bags (oldest first)"
+    ),
     val_data: list[Path] | None = typer.Option(None, "--val-data", help="validation triplets"),
     steps: int | None = typer.Option(None, help="optimizer steps (default 300)"),
     batch_size: int | None = typer.Option(None, help="batch size (default 8)"),
@@ -169,10 +182,17 @@ def warmup(
     no_progress: bool = typer.Option(False, "--no-progress", help="no progress bar"),
     nproc: int = typer.Option(1, "--nproc", help="processes (DDP through torchrun)"),
 ) -> None:
-    """Warm-up: fine-tune a checkpoint on a few demos (the paper's 5-demo adaptation)."""
-    from tracegen.errors import InputError
-    from tracegen.training.warmup import warmup_config
+    """Warm-up: fine-tune a checkpoint on a few demos (the paper's 5-demo adaptation).
 
+    `tracegen warmup --from PRETRAINED --bags demos/ --max-demos 5 --out runs/warmup` forges the
+    demo bags and fine-tunes; `--data` takes triplets forged before.
+    """
+    from tracegen.errors import InputError
+    from tracegen.training.warmup import forge_demo_bags, select_demo_bags, warmup_config
+
+    if not bags and not data:
+        typer.echo("error: give the demos: --bags DEMO_FOLDER (recorded bags) or --data TRIPLETS", err=True)
+        raise typer.Exit(code=2)
     try:
         config = warmup_config(
             checkpoint,
@@ -190,6 +210,14 @@ def warmup(
             tensorboard=not no_tensorboard,
             progress=not no_progress,
         )
+        data = list(data or [])
+        # Only the first process forges (torchrun re-runs this command; its forge run then resumes).
+        if bags and int(os.environ.get("RANK", "0")) == 0:
+            chosen = select_demo_bags(bags, max_demos)
+            typer.echo(f"forging {len(chosen)} demo episode(s): {', '.join(b.name for b in chosen)}")
+            data.append(forge_demo_bags(chosen, out / DEMO_TRIPLETS_DIR, progress=not no_progress))
+        elif bags:
+            data.append(out / DEMO_TRIPLETS_DIR)
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from exc
