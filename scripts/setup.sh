@@ -132,4 +132,55 @@ if ! stamp_ok colcon "$build_key" || [ ! -f "$install_prefix/share/tracegen/pack
   stamp_write colcon "$build_key"
 fi
 
+# --- 5. Robot models for the cross-embodiment corpus (tracegen sim-corpus) ------------------
+# robosuite's wheel is used as pinned DATA: it ships MJCF + meshes of the UR5e, xArm7, Kinova
+# Gen3, iiwa and Panda with their grippers. mujoco-menagerie on PyPI is a stub that downloads
+# from GitHub at run time (unreachable here and in CI), and installing robosuite would pull in
+# dependencies that break `pip check`; so the wheel is downloaded (not installed), its sha256
+# checked, and only the folders the corpus uses extracted. TRACEGEN_ROBOSUITE_WHEEL may name a
+# local copy of the wheel (offline machines).
+ROBOSUITE_WHEEL=robosuite-1.5.2-py3-none-any.whl
+ROBOSUITE_SHA256=b9e02df55de8949739de6ba1d196d2ba59cf33c51a76efcfbe5c2f73cdcf99ce
+ROBOT_ASSETS=$ROOT/.cache/robot-assets/robosuite-1.5.2
+if ! stamp_ok robot-assets "$ROBOSUITE_SHA256" || [ ! -d "$ROBOT_ASSETS/robots" ]; then
+  log "extracting robot models from the pinned $ROBOSUITE_WHEEL into ${ROBOT_ASSETS#"$ROOT"/}"
+  wheel_dir=$(mktemp -d)
+  wheel=${TRACEGEN_ROBOSUITE_WHEEL:-$wheel_dir/$ROBOSUITE_WHEEL}
+  if [ ! -f "$wheel" ]; then
+    "$VENV/bin/python" -m pip download --quiet --no-deps robosuite==1.5.2 -d "$wheel_dir" 2> >(quiet_pip_noise >&2) \
+      || { rm -rf "$wheel_dir"; fail "pip could not download robosuite==1.5.2 (its wheel holds the corpus's robot models)" \
+        "PyPI must be reachable; or set TRACEGEN_ROBOSUITE_WHEEL to a local $ROBOSUITE_WHEEL"; }
+  fi
+  if ! echo "$ROBOSUITE_SHA256  $wheel" | sha256sum --check --quiet --status; then
+    rm -rf "$wheel_dir"
+    fail "$wheel does not have the pinned sha256 $ROBOSUITE_SHA256" "delete it and run scripts/setup.sh again"
+  fi
+  if ! "$VENV/bin/python" - "$wheel" "$ROBOT_ASSETS" <<'PY'
+import shutil, sys, zipfile
+from pathlib import Path
+wheel, dest = sys.argv[1], Path(sys.argv[2])
+prefix = "robosuite/models/assets/"
+keep = [f"robots/{r}/" for r in ("ur5e", "xarm7", "kinova3", "iiwa", "panda")] + [
+    f"grippers/{g}" for g in ("robotiq_gripper_85.xml", "xarm7_gripper.xml", "panda_gripper.xml",
+                              "meshes/robotiq_85_gripper/", "meshes/xarm7_gripper/", "meshes/panda_gripper/")]
+tmp = dest.with_name(dest.name + ".tmp")
+shutil.rmtree(tmp, ignore_errors=True)
+with zipfile.ZipFile(wheel) as archive:
+    for name in archive.namelist():
+        rel = name[len(prefix):] if name.startswith(prefix) else None
+        if rel and not name.endswith("/") and any(rel.startswith(k) for k in keep):
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(archive.read(name))
+shutil.rmtree(dest, ignore_errors=True)
+tmp.rename(dest)
+PY
+  then
+    rm -rf "$wheel_dir"
+    fail "could not extract the robot models from $wheel" "the error above says why"
+  fi
+  rm -rf "$wheel_dir"
+  stamp_write robot-assets "$ROBOSUITE_SHA256"
+fi
+
 log "ready: virtualenv $VENV, messages in ${install_prefix#"$ROOT"/}"

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "sim_demos",
     "teleop",
     "record_demos",
+    "sim_corpus",
 ]
 
 
