@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "forge",
     "demo",
     "eval",
+    "reproduce",
     "sim_demos",
     "teleop",
     "record_demos",
