@@ -378,7 +378,7 @@ class Reproduction:
         later reuses the corpus, pre-training and demos already there.
         """
         path = self.out / "plan.json"
-        current = self.plan.to_dict()
+        current = json.loads(json.dumps(self.plan.to_dict()))  # tuples as JSON lists, like the file
         previous = self._read_json(path)
         changed = sorted(k for k in current if k != "rows" and previous and previous.get(k) != current[k])
         if changed:
