@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from tracegen.resources import PACKAGE_NAME, source_checkout_root
@@ -111,6 +113,25 @@ def reexec_in_ros_environment(command: str) -> None:
         return  # set up already, or called in-process (main(argv)) where argv is not ours to repeat
     env[REEXEC_MARKER] = "1"
     os.execve(sys.executable, [sys.executable, "-m", "tracegen.cli.main", *sys.argv[1:]], env)
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Inside the block, SIGTERM (``kill``, ``timeout``, a job scheduler) raises KeyboardInterrupt.
+
+    Commands that run nodes as child processes stop them in order and keep what they finished
+    on KeyboardInterrupt (Ctrl-C); Python's default for SIGTERM ends the process at once and
+    leaves the nodes running (and a recorder's episode open). The previous handler is restored.
+    """
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 EXPORTED_VARIABLES = (

@@ -141,7 +141,10 @@ def test_the_cli_refuses_an_unknown_task_before_starting_anything(tmp_path, caps
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_ctrl_c_while_a_plan_runs_stops_every_node_and_keeps_the_episode_as_aborted(tmp_path, node_env):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_while_a_plan_runs_stops_every_node_and_keeps_the_episode_as_aborted(
+    tmp_path, node_env, stop_signal
+):
     out, log_path = tmp_path / "demos", tmp_path / "sim_demos.log"
     env = {**node_env, LOCK_DIR_ENV: str(tmp_path)}
     args = ["sim-demos", "--task", "block", "--episodes", "3", "--fps", "2", "--out", str(out)]
@@ -162,7 +165,7 @@ def test_ctrl_c_while_a_plan_runs_stops_every_node_and_keeps_the_episode_as_abor
                 time.sleep(0.2)
             nodes = child_pids(demos.pid)
             assert len(nodes) >= 3, "the camera, IK controller and recorder run as child processes"
-            demos.send_signal(signal.SIGINT)
+            demos.send_signal(stop_signal)
             code = demos.wait(timeout=60)
         finally:
             if demos.poll() is None:

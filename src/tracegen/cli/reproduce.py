@@ -48,7 +48,7 @@ def reproduce(
     verbose: Annotated[bool, typer.Option("--verbose", help="show every node's output")] = False,
 ) -> None:
     """Scratch vs pre-trained (x 5, 15 demos) and the pre-training source ablation, in simulation."""
-    from tracegen.runtime_env import reexec_in_ros_environment
+    from tracegen.runtime_env import reexec_in_ros_environment, sigterm_as_ctrl_c
 
     reexec_in_ros_environment("reproduce")
     from tracegen.errors import InputError, TracegenError
@@ -75,7 +75,8 @@ def reproduce(
         )
         stop = threading.Event()
         reproduction = Reproduction(plan, out, demos_dir=demos, say=typer.echo, stop=stop, verbose=verbose)
-        md, _, png = reproduction.run()
+        with sigterm_as_ctrl_c():
+            md, _, png = reproduction.run()
     except InputError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

@@ -32,7 +32,7 @@ def sim_demos(
 ) -> None:
     """Record expert demos of a simulated task through ik_controller_node and demo_recorder_node."""
     from tracegen.errors import TracegenError
-    from tracegen.runtime_env import reexec_in_ros_environment
+    from tracegen.runtime_env import reexec_in_ros_environment, sigterm_as_ctrl_c
 
     reexec_in_ros_environment("sim-demos")
     from tracegen_ros.sim_demos import SimDemoConfig, run_sim_demos
@@ -48,7 +48,8 @@ def sim_demos(
             max_segments=max_segments,
             log_dir=log_dir,
         )
-        report = run_sim_demos(config, echo=typer.echo)
+        with sigterm_as_ctrl_c():
+            report = run_sim_demos(config, echo=typer.echo)
     except TracegenError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
