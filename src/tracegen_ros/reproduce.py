@@ -142,7 +142,11 @@ class Reproduction:
             target = self.out / "triplets" / part
             self.say(f"forging corpus {part} with LK tracking -> {target}")
             summary = run_forge(
-                [str(folder)], target, ForgeConfig(tracker="lk"), executor="local", progress=self.progress
+                [str(folder)],
+                target,
+                ForgeConfig(tracker="lk"),
+                executor=self.plan.forge_executor,
+                progress=self.progress,
             )
             count = count_triplets(target)
             if count == 0:

@@ -85,6 +85,8 @@ class ReproducePlan:
     corpus_width_px: int = 320
     corpus_height_px: int = 240
     corpus_fps: float = 10.0
+    #: "local" (one process) or "ray" (``tracegen forge``'s Ray executor, every CPU).
+    forge_executor: str = "local"
     # Model and training.
     model_preset: str = SIM_MODEL_PRESET
     pretrain_steps: int = 1500
@@ -125,6 +127,8 @@ class ReproducePlan:
         ):
             if getattr(self, name) < 1 and not (name.startswith("corpus") and not self.needs_corpus):
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.forge_executor not in ("local", "ray"):
+            raise InputError(f"forge_executor must be local or ray, got {self.forge_executor!r}")
         if any(r.source in ("arms", "all") for r in self.rows) and not self.corpus_arms:
             raise InputError("rows pre-trained on arms need corpus arms (--arms ur5e,xarm7,...)")
 
@@ -184,6 +188,7 @@ PRESETS: dict[str, ReproducePlan] = {
         scratch_lr=1e-4,
         trials=10,
         corpus_arms=("ur5e", "xarm7", "kinova3", "iiwa", "panda"),
+        forge_executor="ray",
     ),
     # The same table on a 2-core CPU in hours.
     "small": ReproducePlan(preset="small"),
