@@ -379,12 +379,16 @@ class Reproduction:
         """A rerun must continue the same experiment: refuse a different plan in the same folder.
 
         Only the rows may change (each row's model and evaluations are its own): adding a row
-        later reuses the corpus, pre-training and demos already there.
+        later reuses the corpus, pre-training and demos already there. How the work runs
+        (threads, device, forge executor) may change too: it does not change what is computed.
         """
         path = self.out / "plan.json"
         current = json.loads(json.dumps(self.plan.to_dict()))  # tuples as JSON lists, like the file
         previous = self._read_json(path)
-        changed = sorted(k for k in current if k != "rows" and previous and previous.get(k) != current[k])
+        free_to_change = {"rows", "threads", "device", "forge_executor"}
+        changed = sorted(
+            k for k in current if k not in free_to_change and previous and previous.get(k) != current[k]
+        )
         if changed:
             raise InputError(
                 f"{self.out} holds a reproduction with a different plan (changed: {', '.join(changed)}): "
