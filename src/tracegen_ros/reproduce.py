@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tracegen.errors import InputError, TracegenError
-from tracegen.reproduce.plan import ReproducePlan
+from tracegen.reproduce.plan import RESUMABLE_FIELDS, ReproducePlan
 from tracegen.reproduce.report import write_report
 
 STAGES_JSON = "stages.json"
@@ -385,9 +385,8 @@ class Reproduction:
         path = self.out / "plan.json"
         current = json.loads(json.dumps(self.plan.to_dict()))  # tuples as JSON lists, like the file
         previous = self._read_json(path)
-        free_to_change = {"rows", "threads", "device", "forge_executor"}
         changed = sorted(
-            k for k in current if k not in free_to_change and previous and previous.get(k) != current[k]
+            k for k in current if k not in RESUMABLE_FIELDS and previous and previous.get(k) != current[k]
         )
         if changed:
             raise InputError(

@@ -62,6 +62,10 @@ def _rows(*names: str) -> tuple[Row, ...]:
     return tuple(Row.parse(n) for n in names)
 
 
+#: Plan fields that say how the work runs, not what it computes: a rerun may change them
+#: (and the rows) and still resume the same experiment.
+RESUMABLE_FIELDS = frozenset({"rows", "threads", "device", "forge_executor"})
+
 #: The paper's table: scratch / pre-trained x 5, 15 demos, then the pre-training source ablation.
 PAPER_ROWS = _rows("scratch-5", "scratch-15", "all-5", "all-15", "arms-5", "hand-5")
 
