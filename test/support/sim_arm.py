@@ -33,7 +33,7 @@ def start_franky_sim(
     """Start the server and return once a franky client could connect (raises on timeout)."""
     log = open(log_path, "wb")  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--hostname", hostname, "--q", *(str(v) for v in q_rad)],
+        [sys.executable, __file__, "--hostname", hostname, "--q", *(f"{v:.9f}" for v in q_rad)],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=dict(env) if env is not None else None,
