@@ -81,6 +81,14 @@ EXTRA_PARAMETERS = {
     "inference_node": {"model.steps": 10, "model.device": "cpu", "seed": 0},
 }
 
+#: Stopped once the IK controller executes the plan. franky-sim's 1 kHz loop and franky's control
+#: thread share the CPU with every node here; on 2 cores the upstream nodes' work (a second
+#: inference of the repeated frame, their executors) makes the control loop miss ticks, and
+#: franky re-plans the running waypoint segment with its whole ``minimum_time`` after each miss,
+#: so the motion crawls (an 8.9 s path took over 60 s). A real FR3 has its own real-time
+#: controller; here the arm gets the CPU to itself, as it would.
+UPSTREAM_STOPPED_WHILE_THE_ARM_MOVES = ("camera", "inference_node", "retarget_node")
+
 
 def record_simulated_camera(path, hostname: str) -> None:
     """``FRAMES`` frames of the simulated world's camera with the arm at VIEW_Q_RAD, as a .db3."""
@@ -204,6 +212,11 @@ def test_the_simulated_arm_follows_the_path_the_graph_makes_from_a_recording(tmp
         assert traces.messages[0].model_id.startswith("tiny_checkpoint"), traces.messages[0].model_id
         executing = statuses.wait_for(lambda m: any(s.state == PlanStatus.EXECUTING for s in m), 30.0)
         assert executing, logs()
+        assert all(p.running for p in nodes.values()), logs()
+        # The upstream nodes have made their plan; stop them so that the arm runs alone (see
+        # UPSTREAM_STOPPED_WHILE_THE_ARM_MOVES).
+        for name in UPSTREAM_STOPPED_WHILE_THE_ARM_MOVES:
+            nodes.pop(name).stop()
         started = time.monotonic()
         assert statuses.wait_for(lambda m: m and m[-1].state == PlanStatus.DONE, 90.0), (
             [(s.plan_id, s.state, s.reason) for s in statuses.messages],
@@ -221,7 +234,7 @@ def test_the_simulated_arm_follows_the_path_the_graph_makes_from_a_recording(tmp
         assert final_error_m < 0.005
         assert deviation_m < 0.015
         assert len(paths.messages) <= FRAMES
-        assert all(p.running for p in nodes.values()), logs()
+        assert nodes["ik_controller_node"].running, logs()
     finally:
         probe.close()
         for node in reversed(list(nodes.values())):
