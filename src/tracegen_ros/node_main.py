@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 
 from tracegen.errors import InputError
@@ -31,6 +32,12 @@ def run_node(
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except rclpy_implementation.RCLError:
+        # Ctrl-C shuts the context down from rclpy's signal handler; if that lands while the
+        # executor builds its next wait set, spin() raises "the given context is not valid"
+        # instead of ExternalShutdownException. That is the same clean stop; anything else is not.
+        if rclpy.ok():
+            raise
     except InputError as exc:
         name = node.get_name() if node is not None else "node"
         print(f"[{name}] configuration error: {exc}", file=sys.stderr)
