@@ -6,13 +6,16 @@ our own forward kinematics. The simulator runs in real time, so each motion take
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 
 import numpy as np
 import pytest
 
 from tracegen.robot.controller import Controller, ControllerConfig, PlanCompiler, PlanState, StatusLevel
-from tracegen.robot.franky_robot import FrankyRobot
+from tracegen.robot.errors import GripperError
+from tracegen.robot.franky_robot import GRIPPER_CLOSE_WAIT_S, FrankyRobot
 from tracegen.robot.plan import EndEffectorPlan, GripperAction
 from tracegen.robot.safety import SafetyEnvelope
 
@@ -32,7 +35,13 @@ class SimRig:
         self.robot = FrankyRobot(address)
         self.controller = Controller(
             self.robot,
-            PlanCompiler(kinematics, SafetyEnvelope(), ControllerConfig(reconnect_period_s=0.5)),
+            # The plans here are scripted, not made from a camera frame: a busy machine slows the
+            # simulated gripper's grasp-and-open past the default 5 s observation age.
+            PlanCompiler(
+                kinematics,
+                SafetyEnvelope(),
+                ControllerConfig(reconnect_period_s=0.5, stale_plan_timeout_s=60.0),
+            ),
             on_event=self.events,
             on_status=lambda level, message: self.statuses.append((level, message)),
         ).start()
@@ -142,4 +151,35 @@ def test_a_lost_connection_fails_the_plan_and_the_controller_reconnects(tmp_path
         assert rig.events.final(again.plan_id).state is PlanState.DONE
     finally:
         rig.controller.shutdown()
+        stop(server)
+
+
+def test_closing_while_the_gripper_does_not_answer_neither_blocks_nor_hangs(tmp_path):
+    """franky's gripper futures join their thread when destroyed, and that thread waits for the
+    gripper's answer without a timeout: forgetting an unanswered action once froze the test run."""
+    address = free_loopback_address()
+    server = start_franky_sim(address, tmp_path / "sim.log")
+    robot = FrankyRobot(address)
+    try:
+        deadline = time.monotonic() + 30.0
+        while not robot.connected:
+            assert time.monotonic() < deadline, "franky never connected to franky-sim"
+            robot.connect()
+            time.sleep(0.1)
+        server.send_signal(signal.SIGSTOP)  # the simulated gripper (and arm) stop answering
+        robot.gripper_grasp(0.0, 0.05, 20.0)
+        assert not robot.gripper_finished()
+        stopping = threading.Thread(target=robot.stop, daemon=True)  # the controller's stop path
+        stopping.start()
+        stopping.join(10.0)
+        assert not stopping.is_alive(), "stop() waited for the gripper"
+        with pytest.raises(GripperError, match="has not ended its previous action"):
+            robot.gripper_move(0.08, 0.05)
+        closing = threading.Thread(target=robot.close, daemon=True)
+        closing.start()
+        closing.join(GRIPPER_CLOSE_WAIT_S + 10.0)
+        assert not closing.is_alive(), "close() hung on the unanswered gripper action"
+        assert not robot.connected
+    finally:
+        server.send_signal(signal.SIGCONT)
         stop(server)

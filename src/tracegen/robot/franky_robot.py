@@ -30,6 +30,7 @@ franky is imported in :meth:`FrankyRobot.connect`, so this module imports withou
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import threading
 import time
@@ -58,6 +59,21 @@ GRIPPER_READ_PERIOD_S = 0.1
 MAX_WAYPOINT_SEGMENT_S = 0.4
 #: Times one motion is re-sent after Ruckig fails to synchronise it (see :meth:`motion_finished`).
 PLANNER_RETRIES = 2
+#: How long :meth:`FrankyRobot.close` waits for a stopped gripper action to end.
+GRIPPER_CLOSE_WAIT_S = 1.0
+
+
+def _keep_forever(*objects: Any) -> None:
+    """Never destroy ``objects``: one more reference each, which nothing will release.
+
+    franky's ``Gripper.move_async``/``grasp_async`` return a ``std::future`` from ``std::async``;
+    destroying it joins the thread that waits in libfranka for the gripper's answer, with no
+    timeout and the GIL held. A gripper that never answers (franky-sim's did not, on a busy
+    machine) then freezes the whole process, at once or at interpreter exit. So an unfinished
+    action's future, and the gripper whose pointer its thread holds, are leaked on purpose.
+    """
+    for obj in objects:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
 
 
 @dataclass(frozen=True)
@@ -158,7 +174,8 @@ class FrankyRobot:
 
     def _lost(self, exc: BaseException) -> RobotUnavailableError:
         """Forget the connection (franky objects are unusable after a network error)."""
-        self._robot, self._gripper, self._gripper_future, self._motion_active = None, None, None, False
+        self._release_gripper_action()
+        self._robot, self._gripper, self._motion_active = None, None, False
         return RobotUnavailableError(f"lost the connection to the robot at {self.ip}: {exc}")
 
     def _map_error(self, exc: BaseException, during: str) -> Exception:
@@ -308,10 +325,8 @@ class FrankyRobot:
             with contextlib.suppress(Exception):
                 robot.stop()
         self._motion_active = True  # the stop motion; motion_finished reports when it is over
-        if self._gripper is not None and self._gripper_future is not None:
-            with contextlib.suppress(Exception):
-                self._gripper.stop()
-            self._gripper_future = None
+        if self._gripper_action_running():
+            self._request_gripper_stop()
 
     # --- gripper ---------------------------------------------------------------------------------
 
@@ -320,15 +335,27 @@ class FrankyRobot:
             raise GripperError(self.gripper_warning or f"no gripper connected at {self.ip}")
         return self._gripper
 
-    def gripper_move(self, width_m: float, speed_m_s: float) -> None:
+    def _require_busy_free_gripper(self) -> Any:
+        """The gripper, once its last action has ended: franky joins a running action before it
+        starts the next one, which blocks for as long as the gripper does not answer."""
         gripper = self._require_gripper()
+        if self._gripper_action_running():
+            raise GripperError(
+                "the gripper has not ended its previous action (it does not answer): stop, "
+                "check the gripper and its connection, then recover"
+            )
+        self._gripper_future = None
+        return gripper
+
+    def gripper_move(self, width_m: float, speed_m_s: float) -> None:
+        gripper = self._require_busy_free_gripper()
         try:
             self._gripper_future = gripper.move_async(float(width_m), float(speed_m_s))
         except Exception as exc:
             raise GripperError(f"gripper move to {width_m:.3f} m failed: {exc}") from None
 
     def gripper_grasp(self, width_m: float, speed_m_s: float, force_n: float) -> None:
-        gripper = self._require_gripper()
+        gripper = self._require_busy_free_gripper()
         try:
             # epsilon_outer = the full stroke: succeed on whatever the fingers close on.
             self._gripper_future = gripper.grasp_async(
@@ -336,6 +363,35 @@ class FrankyRobot:
             )
         except Exception as exc:
             raise GripperError(f"gripper grasp failed: {exc}") from None
+
+    def _gripper_action_running(self, wait_s: float = 0.0) -> bool:
+        """Whether the last gripper action has not ended (waiting up to ``wait_s`` for it)."""
+        future = self._gripper_future
+        if future is None:
+            return False
+        try:
+            return not future.wait(wait_s)
+        except Exception:  # franky raised the action's own error: it has ended
+            return False
+
+    def _request_gripper_stop(self) -> None:
+        """libfranka's stop on a thread of its own: it waits for the gripper's answer, and a
+        gripper that does not answer must not block the controller (franky's ``stop_async``
+        would first join the running action)."""
+        gripper = self._gripper
+
+        def stop() -> None:
+            with contextlib.suppress(Exception):
+                gripper.stop()
+
+        threading.Thread(target=stop, name="gripper-stop", daemon=True).start()
+
+    def _release_gripper_action(self, wait_s: float = 0.0) -> None:
+        """Forget the last gripper action; one still running after ``wait_s`` is never destroyed,
+        nor is its gripper (see :func:`_keep_forever`)."""
+        if self._gripper_action_running(wait_s):
+            _keep_forever(self._gripper_future, self._gripper)
+        self._gripper_future = None
 
     def gripper_finished(self) -> bool:
         future = self._gripper_future
@@ -363,4 +419,8 @@ class FrankyRobot:
             raise self._map_error(exc, "error recovery") from None
 
     def close(self) -> None:
+        if self._gripper_action_running():
+            self._request_gripper_stop()
+            self._release_gripper_action(GRIPPER_CLOSE_WAIT_S)
+        self._gripper_future = None
         self._robot, self._gripper, self._gripper_future = None, None, None
