@@ -7,7 +7,11 @@ import random
 
 import pytest
 
-from tracegen.runtime_env import ros_environment
+from tracegen.runtime_env import restore_ctrl_c, ros_environment
+
+# Tests stop nodes and commands with SIGINT; a suite started in the background of a script would
+# otherwise hand an ignored SIGINT down to every one of them (see restore_ctrl_c).
+restore_ctrl_c()
 
 # One DDS domain per pytest session, so parallel sessions on one machine never cross-talk,
 # and discovery limited to this host.

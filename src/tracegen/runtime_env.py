@@ -134,6 +134,19 @@ def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def restore_ctrl_c() -> None:
+    """Make SIGINT raise KeyboardInterrupt again if this process was started ignoring it.
+
+    A command sent to the background from a non-interactive shell (``cmd &`` in a script, some
+    job runners) starts with SIGINT ignored, and Python then keeps ignoring it, as does every
+    process it starts. Our commands and nodes stop cleanly on SIGINT (nodes shut down in order,
+    episodes kept); ignored, a stop escalates to SIGTERM/SIGKILL after a timeout, or never comes.
+    A handler (unlike SIG_IGN) is not inherited across exec, so the children get Python's default.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 EXPORTED_VARIABLES = (
     "PYTHONPATH",
     "LD_LIBRARY_PATH",

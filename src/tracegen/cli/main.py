@@ -45,6 +45,9 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line (usage errors print a message and exit 2); returns the exit status."""
+    from tracegen.runtime_env import restore_ctrl_c
+
+    restore_ctrl_c()
     try:
         build_app()(args=argv, prog_name="tracegen")
     except SystemExit as exc:
