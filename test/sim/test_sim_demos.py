@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -168,7 +170,10 @@ def test_ctrl_c_while_a_plan_runs_stops_every_node_and_keeps_the_episode_as_abor
             demos.send_signal(stop_signal)
             code = demos.wait(timeout=60)
         finally:
-            if demos.poll() is None:
+            if demos.poll() is None:  # it did not stop: neither must its nodes outlive the test
+                for pid in child_pids(demos.pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 demos.kill()
     output = log_path.read_text(errors="replace")
     assert code == 130 and "interrupted" in output, output
