@@ -11,8 +11,8 @@
   asynchronously; a new one takes over from the running one seamlessly.
 - Missed control ticks: franky extrapolates the state and re-plans the running waypoint segment,
   and the re-planned segment again lasts at least its whole ``minimum_time``. A control loop that
-  misses ticks often (franky-sim and the graph sharing 2 busy cores; never a real-time kernel
-  talking to an FR3) therefore slows a motion down, an 8.9 s path to over a minute; it stays on
+  misses ticks often (franky-sim and the graph sharing 2 busy cores; rare with a real-time
+  kernel talking to an FR3) therefore slows a motion down, an 8.9 s path to over a minute; it stays on
   its path. The controller waits for it: an arm stage has no deadline of its own.
 - Planner failures: franky's Ruckig intermittently refuses a valid motion ("Motion planner
   failed with error code -111"); the rest of the motion is re-sent (at most PLANNER_RETRIES).
@@ -422,5 +422,4 @@ class FrankyRobot:
         if self._gripper_action_running():
             self._request_gripper_stop()
             self._release_gripper_action(GRIPPER_CLOSE_WAIT_S)
-        self._gripper_future = None
         self._robot, self._gripper, self._gripper_future = None, None, None
