@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -23,7 +21,7 @@ from tracegen.sim.tasks.base import ExpertWaypoint
 from tracegen_ros.sim_demos import STEP_M, SimDemoConfig, SimDemoRunner, waypoint_plan, wrap_symmetric_yaw
 
 from support.loopback import free_loopback_address
-from support.processes import alive, child_pids
+from support.processes import alive, child_pids, kill_with_children
 
 # --- expert waypoints -> plans (no processes) ----------------------------------------------------
 
@@ -171,10 +169,7 @@ def test_ctrl_c_while_a_plan_runs_stops_every_node_and_keeps_the_episode_as_abor
             code = demos.wait(timeout=60)
         finally:
             if demos.poll() is None:  # it did not stop: neither must its nodes outlive the test
-                for pid in child_pids(demos.pid):
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                demos.kill()
+                kill_with_children(demos)
     output = log_path.read_text(errors="replace")
     assert code == 130 and "interrupted" in output, output
     assert not [pid for pid in nodes if alive(pid)], "every node stopped with the command"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -37,9 +40,18 @@ def stop(proc: subprocess.Popen, timeout_s: float = 10.0) -> int:
         try:
             proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            kill_with_children(proc)
     return proc.returncode
+
+
+def kill_with_children(proc: subprocess.Popen) -> None:
+    """SIGKILL a process that did not stop and its direct children (the nodes a command started):
+    killed alone, it leaves them running, and they answer the next tests' calls."""
+    for pid in child_pids(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    proc.kill()
+    proc.wait()
 
 
 def processes_mentioning(text: str) -> list[int]:

@@ -9,6 +9,8 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
+from support.processes import kill_with_children
+
 
 def start_in_pty(command: Sequence[str], env: Mapping[str, str]) -> tuple[subprocess.Popen, int]:
     """Run ``command`` with a pseudo-terminal as stdin/stdout/stderr; returns (process, master fd)."""
@@ -61,5 +63,4 @@ def stop_terminal_program(process: subprocess.Popen, timeout_s: float = 30.0) ->
         try:
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            kill_with_children(process)
