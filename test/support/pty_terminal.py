@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 
-from support.processes import kill_with_children
+from support.processes import stop
 
 
 def start_in_pty(command: Sequence[str], env: Mapping[str, str]) -> tuple[subprocess.Popen, int]:
@@ -57,10 +57,5 @@ class PtyOutput:
 
 
 def stop_terminal_program(process: subprocess.Popen, timeout_s: float = 30.0) -> None:
-    """Ctrl-C (SIGINT) so the program stops what it started, SIGKILL only if it hangs."""
-    if process.poll() is None:
-        process.send_signal(2)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_with_children(process)
+    """Ctrl-C (SIGINT) so the program stops what it started, SIGKILL (with its nodes) only if it hangs."""
+    stop(process, timeout_s)
