@@ -249,6 +249,8 @@ def _parquet(tmp_path: Path, count: int = 6) -> Path:
 
 
 def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
+    """A 12-step `tracegen train` on ``data``; the fast tiny preset, as these tests check the
+    plumbing (resume, DDP, warm-up) and a step of it costs half the tiny one's."""
     return _cli(
         "train",
         "--data",
@@ -256,7 +258,7 @@ def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
         "--out",
         str(out),
         "--preset",
-        "tiny",
+        str(_fast_tiny_preset(data.parent / "tiny-fast.yaml")),
         "--steps",
         "12",
         "--batch-size",
