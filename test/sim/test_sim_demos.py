@@ -173,5 +173,7 @@ def test_ctrl_c_while_a_plan_runs_stops_every_node_and_keeps_the_episode_as_abor
     output = log_path.read_text(errors="replace")
     assert code == 130 and "interrupted" in output, output
     assert not [pid for pid in nodes if alive(pid)], "every node stopped with the command"
+    controller_log = (tmp_path / "logs" / "ik_controller_node.log").read_text(errors="replace")
+    assert "internal error" not in controller_log, "a stop is not the controller's error"
     (episode,) = (out / "aborted").iterdir()
     assert episode.name.startswith("block_"), "the episode in progress is kept, marked aborted"

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
@@ -396,15 +397,25 @@ class IkControllerNode(Node):
 
     # --- outputs (called from the robot thread) ------------------------------------------------
 
+    def _publish(self, publisher, msg) -> None:
+        """Publish, unless Ctrl-C has already shut the context down: the robot thread runs until
+        destroy_node() stops it, and an "invalid context" error then would be reported as the
+        controller's internal error (and stop the arm a second time) for what is a clean stop."""
+        try:
+            publisher.publish(msg)
+        except rclpy_implementation.RCLError:
+            if self.context.ok():
+                raise
+
     def _publish_state(self, state: RobotState) -> None:
         stamp = self.get_clock().now().to_msg()
-        self._joint_state_pub.publish(
-            joint_state_msg(state.q_rad, state.dq_rad_s, state.gripper_width_m, stamp)
+        self._publish(
+            self._joint_state_pub, joint_state_msg(state.q_rad, state.dq_rad_s, state.gripper_width_m, stamp)
         )
-        self._tcp_pub.publish(pose_stamped(self._state_kinematics.fk(state.q_rad), stamp))
+        self._publish(self._tcp_pub, pose_stamped(self._state_kinematics.fk(state.q_rad), stamp))
 
     def _publish_event(self, event: PlanEvent) -> None:
-        self._status_pub.publish(plan_status_msg(event, self.get_clock().now().to_msg()))
+        self._publish(self._status_pub, plan_status_msg(event, self.get_clock().now().to_msg()))
         text = f"plan {event.plan_id} {event.state.value}: {event.reason}"
         if event.state in (PlanState.REFUSED, PlanState.FAILED):
             self.get_logger().error(text)
@@ -432,7 +443,7 @@ class IkControllerNode(Node):
             )
 
     def _publish_trajectory(self, trajectory) -> None:
-        self._trajectory_pub.publish(joint_trajectory_msg(trajectory, self.get_clock().now().to_msg()))
+        self._publish(self._trajectory_pub, joint_trajectory_msg(trajectory, self.get_clock().now().to_msg()))
 
     def destroy_node(self) -> None:
         self._controller.shutdown()
