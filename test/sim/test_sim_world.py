@@ -85,3 +85,28 @@ def test_the_child_process_renderer_draws_the_same_frame_as_an_in_process_render
     # The two worlds step their physics independently: compare where nothing moves (the table).
     assert np.mean(np.abs(rgb_child.astype(int) - rgb_inline.astype(int))) < 3.0
     assert np.median(np.abs(depth_child - depth_inline)) < 1e-3
+
+
+def test_ctrl_c_to_the_process_group_leaves_the_render_child_to_its_parent(capfd):
+    """A terminal's Ctrl-C reaches the render child too: it keeps serving frames and ends when
+    its parent closes it, without a KeyboardInterrupt traceback."""
+    import signal
+
+    import mujoco
+
+    from tracegen.sim.render_process import RenderProcess
+
+    model = mujoco.MjModel.from_xml_string(
+        '<mujoco><worldbody><camera name="cam" pos="0 0 1"/><geom type="box" size=".1 .1 .1"/>'
+        "</worldbody></mujoco>"
+    )
+    renderer = RenderProcess(model, "cam", 32, 24)
+    state = (np.zeros(model.nq), np.zeros((0, 3)), np.zeros((0, 4)))
+    renderer.render(*state)
+    child = renderer._process
+    child.send_signal(signal.SIGINT)
+    rgb, depth_m = renderer.render(*state)
+    assert rgb.shape == (24, 32, 3) and depth_m.shape == (24, 32)
+    renderer.close()
+    assert child.returncode == 0
+    assert "KeyboardInterrupt" not in capfd.readouterr().err

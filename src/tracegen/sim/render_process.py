@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -105,5 +106,10 @@ class RenderProcess:
 
 
 if __name__ == "__main__":
+    # Ctrl-C in a terminal reaches the whole process group; this child is ended by its parent
+    # (None on the pipe, or the pipe closing when the parent dies), not by a KeyboardInterrupt
+    # traceback in the middle of a frame.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     model_arg, camera_arg, width_arg, height_arg, fd_arg = sys.argv[1:6]
-    _serve(model_arg, camera_arg, int(width_arg), int(height_arg), Connection(int(fd_arg)))
+    with contextlib.suppress(EOFError, ConnectionResetError):  # the parent is gone: nothing to serve
+        _serve(model_arg, camera_arg, int(width_arg), int(height_arg), Connection(int(fd_arg)))
