@@ -47,3 +47,17 @@ def run_node(
             node.destroy_node()
         rclpy.try_shutdown()
     return int(getattr(node, "exit_status", 0) or 0)
+
+
+def publish_unless_shut_down(node: Node, publisher, msg) -> None:
+    """Publish from a node's own thread (a robot loop) that runs until destroy_node() stops it.
+
+    Ctrl-C shuts the context down first; a publish landing after that raises "publisher's
+    context is invalid", which is the same clean stop, not an error to report. Checking
+    ``context.ok()`` before publishing would leave that window open; this closes it.
+    """
+    try:
+        publisher.publish(msg)
+    except rclpy_implementation.RCLError:
+        if node.context.ok():
+            raise

@@ -32,7 +32,6 @@ from __future__ import annotations
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
@@ -60,7 +59,7 @@ from tracegen.robot.ownership import OwnedRobot, RobotLease
 from tracegen.robot.safety import SafetyEnvelope, SafetyLimits
 from tracegen.robot_assets import BASE_FRAME, TCP_FRAME
 from tracegen_ros.diagnostics import DiagnosticsReporter, Level
-from tracegen_ros.node_main import run_node
+from tracegen_ros.node_main import publish_unless_shut_down, run_node
 from tracegen_ros.params import ParamSpec, declare_parameters
 from tracegen_ros.qos import COMMAND_QOS
 from tracegen_ros.robot_msgs import (
@@ -397,25 +396,16 @@ class IkControllerNode(Node):
 
     # --- outputs (called from the robot thread) ------------------------------------------------
 
-    def _publish(self, publisher, msg) -> None:
-        """Publish, unless Ctrl-C has already shut the context down: the robot thread runs until
-        destroy_node() stops it, and an "invalid context" error then would be reported as the
-        controller's internal error (and stop the arm a second time) for what is a clean stop."""
-        try:
-            publisher.publish(msg)
-        except rclpy_implementation.RCLError:
-            if self.context.ok():
-                raise
-
     def _publish_state(self, state: RobotState) -> None:
         stamp = self.get_clock().now().to_msg()
-        self._publish(
-            self._joint_state_pub, joint_state_msg(state.q_rad, state.dq_rad_s, state.gripper_width_m, stamp)
-        )
-        self._publish(self._tcp_pub, pose_stamped(self._state_kinematics.fk(state.q_rad), stamp))
+        joints = joint_state_msg(state.q_rad, state.dq_rad_s, state.gripper_width_m, stamp)
+        publish_unless_shut_down(self, self._joint_state_pub, joints)
+        tcp = pose_stamped(self._state_kinematics.fk(state.q_rad), stamp)
+        publish_unless_shut_down(self, self._tcp_pub, tcp)
 
     def _publish_event(self, event: PlanEvent) -> None:
-        self._publish(self._status_pub, plan_status_msg(event, self.get_clock().now().to_msg()))
+        status = plan_status_msg(event, self.get_clock().now().to_msg())
+        publish_unless_shut_down(self, self._status_pub, status)
         text = f"plan {event.plan_id} {event.state.value}: {event.reason}"
         if event.state in (PlanState.REFUSED, PlanState.FAILED):
             self.get_logger().error(text)
@@ -443,7 +433,8 @@ class IkControllerNode(Node):
             )
 
     def _publish_trajectory(self, trajectory) -> None:
-        self._publish(self._trajectory_pub, joint_trajectory_msg(trajectory, self.get_clock().now().to_msg()))
+        msg = joint_trajectory_msg(trajectory, self.get_clock().now().to_msg())
+        publish_unless_shut_down(self, self._trajectory_pub, msg)
 
     def destroy_node(self) -> None:
         self._controller.shutdown()

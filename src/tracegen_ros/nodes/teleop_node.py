@@ -53,7 +53,7 @@ from tracegen.robot.teleop import TeleopSettings, TwistCommand, TwistLimiter
 from tracegen.robot.teleop_runner import IssuedCommand, RunnerConfig, TeleopMode, TeleopRunner
 from tracegen.robot_assets import BASE_FRAME, TCP_FRAME
 from tracegen_ros.diagnostics import DiagnosticsReporter, Level
-from tracegen_ros.node_main import run_node
+from tracegen_ros.node_main import publish_unless_shut_down, run_node
 from tracegen_ros.params import ParamSpec, declare_parameters
 from tracegen_ros.qos import COMMAND_QOS
 from tracegen_ros.robot_msgs import joint_state_msg, ns_to_time, pose_stamped, time_to_ns
@@ -297,19 +297,17 @@ class TeleopNode(Node):
         if not self.context.ok():  # shutting down (Ctrl-C): the robot thread is about to stop
             return
         stamp = self.get_clock().now().to_msg()
-        self._joint_state_pub.publish(
-            joint_state_msg(state.q_rad, state.dq_rad_s, state.gripper_width_m, stamp)
-        )
-        self._tcp_pub.publish(pose_stamped(self._kinematics.fk(state.q_rad), stamp))
-        self._measured_pub.publish(twist_msg(tcp_twist[:3], tcp_twist[3:], stamp))
+        joints = joint_state_msg(state.q_rad, state.dq_rad_s, state.gripper_width_m, stamp)
+        publish_unless_shut_down(self, self._joint_state_pub, joints)
+        publish_unless_shut_down(self, self._tcp_pub, pose_stamped(self._kinematics.fk(state.q_rad), stamp))
+        publish_unless_shut_down(self, self._measured_pub, twist_msg(tcp_twist[:3], tcp_twist[3:], stamp))
 
     def _publish_command(self, issued: IssuedCommand) -> None:
         if not self.context.ok():
             return
         velocity = issued.velocity
-        self._command_pub.publish(
-            twist_msg(velocity.linear_m_s, velocity.angular_rad_s, ns_to_time(issued.source.stamp_ns))
-        )
+        command = twist_msg(velocity.linear_m_s, velocity.angular_rad_s, ns_to_time(issued.source.stamp_ns))
+        publish_unless_shut_down(self, self._command_pub, command)
         if self._latency_file is not None:
             # Same clock as the twist stamp (ROS time = wall clock), taken when franky accepted it.
             issued_wall_ns = time.time_ns() - (time.monotonic_ns() - issued.issued_ns)
