@@ -10,8 +10,8 @@ checkpoint's own sampler (what the inference node runs), and reports:
   0.01 = 1 % of the image side); dominated by the points that stay still;
 - ``fde_norm_moving``: the same over the points that move in the truth (the gripper and the
   objects: what a policy needs);
-- ``travel_ratio_moving``: mean predicted end-travel / true end-travel of the moving points
-  (0: predicts no motion, 1: the right amount);
+- ``travel_ratio_moving``: summed predicted end-travel / summed true end-travel of the moving
+  points (0: predicts no motion, 1: the right amount);
 - ``direction_cos_moving``: mean cosine between predicted and true end-travel of the moving
   points (0: unrelated, 1: right direction).
 
@@ -60,7 +60,8 @@ def row_metrics(pred_uvz: np.ndarray, truth, moving: np.ndarray) -> dict[str, fl
     true_len, predicted_len = np.linalg.norm(true_travel, axis=-1), np.linalg.norm(predicted_travel, axis=-1)
     error_px = np.linalg.norm(predicted_travel - true_travel, axis=-1)
     out["fde_norm_moving"] = float(error_px.mean() / truth.intrinsics.width_px)
-    out["travel_ratio_moving"] = float((predicted_len / true_len).mean())
+    # a ratio of sums: a point that moves and comes back has ~0 end travel, and would blow up a mean of ratios
+    out["travel_ratio_moving"] = float(predicted_len.sum() / max(true_len.sum(), 1e-9))
     cos = (predicted_travel * true_travel).sum(-1) / np.maximum(predicted_len * true_len, 1e-9)
     out["direction_cos_moving"] = float(cos.mean())
     return out

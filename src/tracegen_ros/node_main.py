@@ -1,4 +1,5 @@
-"""The ``main()`` of every node: init, spin, quiet Ctrl-C, shutdown in ``finally`` (ros2/demos)."""
+"""The ``main()`` of every node: init, spin, quiet Ctrl-C, shutdown in ``finally`` (ros2/demos);
+and the publish of a node's own threads that a Ctrl-C shutdown may overtake."""
 
 from __future__ import annotations
 
